@@ -1,0 +1,67 @@
+"""The ``climseg`` command line: one entry point, one subcommand per pipeline step.
+
+Subcommands are imported only when chosen, so ``climseg --help`` is instant and ``climseg label``
+never loads TensorFlow. A subcommand ``NAME`` served by module ``M`` is two functions there:
+``M.NAME_parser(parser)`` adds its arguments, ``M.NAME_command(args)`` runs it and returns an exit
+code (``None`` means 0).
+"""
+
+import argparse
+import importlib
+import sys
+
+from climseg import __version__
+
+COMMANDS = {
+    # name: (module, one-line help)
+    "synth": ("climseg.synth", "generate CAM5-like netCDF model output with planted TCs and ARs (demo and test input)"),
+    "label": ("labeling.cli", "label CAM5 netCDF files: one DeepCAM-format HDF5 sample per time step"),
+    "stats": ("labeling.cli", "per-channel statistics (stats.h5) and class frequencies of sample files"),
+    "plot": ("labeling.cli", "quick-look map of a sample: IVT or TMQ with the AR and TC masks"),
+    "split": ("climseg.split", "split samples into train/validation/test by time, with a fixed seed"),
+    "stage": ("staging.cli", "copy a sample of files to node-local storage over MPI, each read once"),
+    "train": ("training.cli", "train Tiramisu or DeepLabv3+ (one process, or many under mpirun/srun/jsrun)"),
+    "predict": ("training.cli", "write predicted masks of a trained run next to the truth"),
+    "evaluate": ("training.cli", "test-set IoU per class of a trained run, as JSON and Markdown"),
+}
+
+
+class CommandError(Exception):
+    """An error to report to the user as one line, without a traceback (exit code 2)."""
+
+
+def _top_level_parser() -> argparse.ArgumentParser:
+    listing = "\n".join(f"  {name:<10}{help_}" for name, (_, help_) in COMMANDS.items())
+    return argparse.ArgumentParser(
+        prog="climseg",
+        description="Find extreme weather (tropical cyclones, atmospheric rivers) in climate simulations "
+        "with deep learning: label -> stage -> train.",
+        epilog=f"commands:\n{listing}\n\nRun 'climseg COMMAND --help' for the options of a command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    top = _top_level_parser()
+    top.add_argument("--version", action="version", version=f"climseg {__version__}")
+    top.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND", help="one of the commands below")
+    if not argv or argv[0] not in COMMANDS:
+        top.parse_args(argv[:1] or ["--help"])  # prints help, version, or the "invalid choice" error
+    name, rest = argv[0], argv[1:]
+    module_name, help_ = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"climseg {name}", description=help_[0].upper() + help_[1:] + ".",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    getattr(module, f"{name}_parser")(parser)
+    args = parser.parse_args(rest)
+    try:
+        code = getattr(module, f"{name}_command")(args)
+    except CommandError as error:
+        print(f"climseg {name}: error: {error}", file=sys.stderr)
+        return 2
+    return 0 if code is None else int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
