@@ -72,4 +72,8 @@ def parse_sample_file_name(name: str) -> SampleName:
     if not match:
         raise ValueError(f"{name}: not a sample file name of the form data-YYYY-MM-DD-TT-R.h5")
     year, month, day, step, run = (int(g) for g in match.groups())
-    return SampleName(_dt.date(year, month, day), step, run)
+    try:
+        date = _dt.date(year, month, day)
+    except ValueError as error:
+        raise ValueError(f"{name}: not a valid date in the sample file name ({error})") from None
+    return SampleName(date, step, run)

@@ -25,6 +25,8 @@ pip() { "$PWD/$VENV/bin/python" -m pip --disable-pip-version-check "$@"; }
 
 pip install -q --upgrade "pip>=24" "setuptools>=70,<76" wheel cmake
 pip install -q "$TF_PACKAGE==$TF_VERSION" -r requirements.txt
+# tf-keras requires "tensorflow"; with --no-deps it sits on whichever TensorFlow build TF_PACKAGE chose.
+pip install -q --no-deps "tf-keras==${TF_VERSION%.*}.0"
 
 if ! python -c "import horovod.tensorflow" 2>/dev/null; then
     echo "bootstrap: building horovod $HOROVOD_VERSION against $TF_PACKAGE $TF_VERSION (about 2 minutes)"
