@@ -26,5 +26,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	PATH="$(BIN):$$PATH" pytest -q --durations=15
 
+bench: $(STAMP)
+	for b in bench/*.py; do echo "== $$b"; PATH="$(BIN):$$PATH" python $$b || exit 1; done
+
 clean-demo:
 	rm -rf results .snakemake
