@@ -1,0 +1,69 @@
+"""Confusion matrix and intersection over union (IoU) of segmentations.
+
+The confusion matrix is accumulated over the whole validation set (and summed over ranks, it is a
+matrix of int64 counts) before any ratio is taken: the IoU of a class is then
+``TP / (TP + FP + FN)`` over all validation pixels, not a mean of per-batch ratios.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from climseg.contract import NUM_CLASSES
+
+
+def confusion_matrix(labels, predictions, num_classes: int = NUM_CLASSES):
+    """Count pixels by (true class, predicted class).
+
+    Parameters
+    ----------
+    labels : tf.Tensor (...), integer class ids 0..num_classes-1
+    predictions : tf.Tensor, same shape as ``labels``, integer class ids (e.g. ``tf.argmax(logits, -1)``)
+    num_classes : int
+
+    Returns
+    -------
+    tf.Tensor (num_classes, num_classes), int64
+        ``[i, j]`` = pixels of true class ``i`` predicted as ``j``. Sum these over batches and ranks.
+        Ids outside 0..num_classes-1 are not checked (the input pipeline checks labels).
+
+    Works eagerly and inside ``tf.function``.
+    """
+    import tensorflow as tf
+
+    labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+    predictions = tf.reshape(tf.cast(predictions, tf.int32), [-1])
+    pairs = labels * num_classes + predictions
+    counts = tf.math.bincount(pairs, minlength=num_classes * num_classes, maxlength=num_classes * num_classes,
+                              dtype=tf.int64)
+    return tf.reshape(counts, (num_classes, num_classes))
+
+
+def iou_per_class(confusion) -> np.ndarray:
+    """``TP / (TP + FP + FN)`` of each class from a confusion matrix (rows truth, columns prediction).
+
+    Returns
+    -------
+    ndarray (classes,), float64
+        NaN for a class absent from both truth and prediction (0 / 0: there is nothing to get right or
+        wrong); such classes are left out of :func:`mean_iou`. A class present in only one of the two has
+        IoU 0.
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1]:
+        raise ValueError(f"confusion matrix must be square, got shape {confusion.shape}")
+    true_positive = np.diag(confusion)
+    union = confusion.sum(axis=0) + confusion.sum(axis=1) - true_positive
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, true_positive / union, np.nan)
+
+
+def mean_iou(confusion) -> float:
+    """Mean IoU over the classes present in truth or prediction (see :func:`iou_per_class`).
+
+    Raises ValueError for a confusion matrix that counts no pixels.
+    """
+    iou = iou_per_class(confusion)
+    if np.all(np.isnan(iou)):
+        raise ValueError("confusion matrix counts no pixels: no mean IoU")
+    return float(np.nanmean(iou))
