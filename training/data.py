@@ -108,22 +108,22 @@ def resolve_sample_files(path, *, rank: int = 0, size: int = 1, split: str = "tr
         raise ValueError(f"rank {rank} is outside 0..{size - 1}")
     if not path.exists():
         raise OSError(f"{path}: no such file or directory")
-    if path.is_dir():
-        files = sorted(path.glob("data-*.h5"))
-        kind = "directory has no data-*.h5 files"
-    elif path.suffix == ".json":
+    if path.suffix == ".json":
         files = _manifest_files(path, rank=rank, size=size, split=split)
-        kind = f"manifest lists no {split} files for rank {rank}"
-    elif path.suffix in (".h5", ".hdf5"):
-        files = [path]
+        if not files:
+            raise ValueError(f"{path}: manifest lists no {split} files for rank {rank}")
     else:
-        files = _listed_files(path)
-        kind = "file list names no files"
-    if path.suffix != ".json":
+        if path.is_dir():
+            files, empty = sorted(path.glob("data-*.h5")), "directory has no data-*.h5 files"
+        elif path.suffix in (".h5", ".hdf5"):
+            files, empty = [path], ""
+        else:
+            files, empty = _listed_files(path), "file list names no files"
+        if not files:
+            raise ValueError(f"{path}: {empty}")
+        if len(files) < size:
+            raise ValueError(f"{path}: no files for rank {rank} of {size} ({len(files)} in all)")
         files = files[rank::size]
-        kind = kind if size == 1 else f"no files for rank {rank} of {size} ({len(files)} in all)"
-    if not files:
-        raise ValueError(f"{path}: {kind}")
     for file in files:
         if not file.is_file():
             raise OSError(f"{path}: lists {file}, which does not exist")
