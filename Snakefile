@@ -1,0 +1,32 @@
+"""climseg: label -> stats -> split -> stage -> train -> evaluate, on a laptop or a supercomputer.
+
+    snakemake --profile profiles/local --cores 2          # the demo (config/config.yaml)
+    snakemake --profile profiles/summit --config machine=summit raw_data=/path/to/cam5
+    snakemake --profile profiles/local -n --until stage   # what would run up to staging
+
+Settings: config/config.yaml (schema: workflow/schemas/config.schema.yaml), overlaid by
+config/machines/<machine>.yaml (MPI launcher, node-local staging, Horovod), chosen by the profile.
+"""
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/label.smk"
+include: "workflow/rules/stats.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/stage.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    input:
+        report=REPORT_JSON,
+        markdown=REPORT_MD,
+    default_target: True
+
+
+onsuccess:
+    print_report_location()

@@ -1,0 +1,103 @@
+"""Configuration, validation, paths and input functions shared by the rule files."""
+
+import datetime
+import json
+import os
+import shlex
+from pathlib import Path
+
+import yaml
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The machine overlay: defaults < config/machines/<machine>.yaml < --configfile < --config
+# (the configfile directive re-applies the command line on top of what it loads).
+_machine = config.get("machine", "local")
+_overlay = Path(workflow.basedir) / "config" / "machines" / f"{_machine}.yaml"
+if not _overlay.is_file():
+    raise WorkflowError(f"config key machine: no machine file {_overlay} (choose one of "
+                        f"{', '.join(sorted(p.stem for p in _overlay.parent.glob('*.yaml')))})")
+configfile: str(_overlay)
+
+validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+
+if config["raw_data"] is not None and not Path(config["raw_data"]).is_dir():
+    raise WorkflowError(f"config key raw_data: {config['raw_data']} is not a directory "
+                        "(set raw_data to the directory of CAM5 h2 netCDF files, or null for demo data)")
+
+
+wildcard_constraints:
+    file=r"[^/]+",
+
+
+RESULTS = Path(config["results"])
+RAW = Path(config["raw_data"]) if config["raw_data"] is not None else RESULTS / "raw"
+SAMPLES = RESULTS / "samples"
+STATS = RESULTS / "stats.h5"
+SPLIT = RESULTS / "split"
+STAGE_RECORD = RESULTS / "staging" / "stage.json"
+TRAIN = RESULTS / "train"
+REPORT_JSON = RESULTS / "report" / "evaluation.json"
+REPORT_MD = RESULTS / "report" / "evaluation.md"
+LOGS = RESULTS / "logs"
+BENCHMARKS = RESULTS / "benchmarks"
+
+NODE_LOCAL_DIR = os.path.expandvars(config["staging"]["node_local_dir"].replace("{results}", str(RESULTS)))
+RANKS = config["train"]["nodes"] * config["mpi"]["ranks_per_node"]
+
+
+def synth_days():
+    """Dates of the demo files ``climseg synth`` writes, as YYYY-MM-DD."""
+    start = datetime.date.fromisoformat(config["synth"]["start_date"])
+    return [str(start + datetime.timedelta(days=d)) for d in range(config["synth"]["days"])]
+
+
+def input_files():
+    """Names (without .nc) of the netCDF files to label: those in raw_data, or the demo days."""
+    if config["raw_data"] is None:
+        return [f"{config['synth']['case']}.cam.h2.{day}-00000" for day in synth_days()]
+    names = sorted(p.name[: -len(".nc")] for p in RAW.glob("*.cam.h2.*.nc"))
+    if not names:
+        raise WorkflowError(f"config key raw_data: no CAM5 h2 files <case>.cam.h2.YYYY-MM-DD-00000.nc "
+                            f"in {RAW}")
+    return names
+
+
+def labelled_dirs(wildcards=None):
+    """The sample directory of every input file (one labelling job each)."""
+    return [str(SAMPLES / name) for name in input_files()]
+
+
+def as_yaml(mapping):
+    """A configuration section as YAML text, for a --config file written by the rule."""
+    return yaml.safe_dump(mapping, sort_keys=True, default_flow_style=True, width=float("inf")).strip()
+
+
+def environment(variables):
+    """``env NAME=VALUE ...`` for the shell: values double-quoted so $USER expands on the node."""
+    if not variables:
+        return ""
+    pairs = " ".join(f'{name}="{value}"' for name, value in sorted(variables.items()))
+    return f"env {pairs}"
+
+
+def stage_output():
+    """The stage rule's output: a record of what was staged where.
+
+    Where node-local storage outlives the step (a laptop), it is a file like any other. Where it is
+    wiped at the end of the batch job (Summit's NVMe, the RAM disks of Slurm machines), it is a
+    temporary *node-local* file (``temp(..., group_jobs=True)``): Snakemake then submits stage and
+    every job reading it (train) as ONE batch job, forgets the record when train is done, and
+    reruns stage whenever train has to run again, because the staged data are gone with the job.
+    """
+    if config["staging"]["job_scoped"]:
+        return temp(str(STAGE_RECORD), group_jobs=True)
+    return str(STAGE_RECORD)
+
+
+def print_report_location():
+    markdown = Path(REPORT_MD)
+    if markdown.is_file():
+        print(f"\nclimseg: the evaluation report is {markdown.resolve()}\n")
+        print(markdown.read_text())

@@ -1,0 +1,21 @@
+rule evaluate:
+    """Test-set IoU per class of the trained network, as JSON and Markdown."""
+    input:
+        run=rules.train.output.run,
+        test=str(SPLIT / "test.txt"),
+    output:
+        report=str(REPORT_JSON),
+        markdown=str(REPORT_MD),
+    params:
+        launcher=config["mpi"]["serial_launcher"],
+    log:
+        str(LOGS / "evaluate.log"),
+    benchmark:
+        str(BENCHMARKS / "evaluate.tsv")
+    conda:
+        "../../envs/training.yaml"
+    resources:
+        runtime=config["runtime"]["evaluate"],
+    shell:
+        "{params.launcher} climseg evaluate --run {input.run} --data {input.test}"
+        " --out {output.report} > {log} 2>&1"

@@ -1,0 +1,31 @@
+rule label:
+    """Label one CAM5 netCDF file: one DeepCAM sample per time step into samples/<file>/.
+
+    One job per file; batch systems get them in groups (group-components in the profiles).
+    The labelling parameters are params: editing one relabels every file and reruns what follows.
+    """
+    input:
+        netcdf=str(RAW / "{file}.nc"),
+    output:
+        samples=directory(str(SAMPLES / "{file}")),
+        config=str(SAMPLES / "{file}.label.yaml"),
+    params:
+        launcher=config["mpi"]["serial_launcher"],
+        parameters=config["label"]["parameters"],
+        parameters_yaml=as_yaml(config["label"]["parameters"]),
+        run=config["label"]["run"],
+    threads: config["label"]["workers"]
+    group:
+        "label"
+    log:
+        str(LOGS / "label" / "{file}.log"),
+    benchmark:
+        str(BENCHMARKS / "label" / "{file}.tsv")
+    conda:
+        "../../envs/labeling.yaml"
+    resources:
+        runtime=config["runtime"]["label"],
+    shell:
+        "printf '%s' {params.parameters_yaml:q} > {output.config} && "
+        "{params.launcher} climseg label {input.netcdf} --out {output.samples}"
+        " --config {output.config} --workers {threads} --run {params.run} > {log} 2>&1"
