@@ -1,0 +1,133 @@
+"""``climseg stage``: copy each rank's sample of files to node-local storage, each file read once.
+
+Run under an MPI launcher, one rank per GPU, with the same options on every rank::
+
+    mpirun -np 8 climseg stage --train splits/train.txt --validation splits/validation.txt \\
+        --samples-per-rank 250 --seed 1 --node-local-dir /tmp/$USER/climseg --stats stats.h5
+    jsrun -n 4600 -a 6 climseg stage ... --node-local-dir '/mnt/bb/$USER'     # Summit burst buffer
+    srun climseg stage ... --node-local-dir '/dev/shm/$SLURM_JOB_ID'
+
+Each node's directory then holds the staged files (flat, by base name), ``plan.json``,
+``stats.h5``, ``stage_summary.json`` and, once every rank has finished, ``manifest.json``: rank r
+trains on ``manifest["ranks"][str(r)]["train"]``. Running the same command again verifies what is
+there and copies only what is missing, partial, corrupt or outdated.
+"""
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from climseg.cli import CommandError
+from climseg.contract import STATS_KEYS
+from staging.plan import list_sample_files, make_plan
+
+
+def stage_parser(parser) -> None:
+    parser.description = (
+        "Copy a random sample of files to node-local storage, for every rank of an MPI job "
+        "(run it under mpirun/srun/jsrun with the ranks of the training job). Each rank gets "
+        "--samples-per-rank training samples drawn with replacement (and validation samples without), "
+        "every distinct file is read once from the shared file system and sent to the nodes needing it "
+        "over MPI, and written once per node. Files are verified (size, CRC-32) and renamed into place "
+        "when complete; running the same command again resumes and repairs.")
+    parser.add_argument("--train", required=True, metavar="LIST_OR_DIR",
+                        help="training samples: a directory of data-*.h5 files or a text file with one path per line")
+    parser.add_argument("--validation", metavar="LIST_OR_DIR", help="validation samples, same forms as --train")
+    parser.add_argument("--samples-per-rank", type=int, required=True, metavar="N",
+                        help="training samples per rank, drawn with replacement (the paper: 250)")
+    parser.add_argument("--validation-samples-per-rank", type=int, metavar="M",
+                        help="validation samples per rank, drawn without replacement, disjoint across ranks "
+                             "while there are enough files (default: all validation files spread over the ranks)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random draw: same seed, same plan")
+    parser.add_argument("--node-local-dir", required=True, metavar="DIR",
+                        help="directory on node-local storage, the same path on all ranks of a node; "
+                             "environment variables ($USER, $SLURM_JOB_ID, ...) are expanded on each rank")
+    parser.add_argument("--stats", metavar="STATS_H5", help="normalization statistics copied beside the data")
+    parser.add_argument("--chunk-mib", type=float, default=16, metavar="MIB",
+                        help="size of the messages carrying file data, MiB; memory per rank is about 8 chunks")
+    parser.add_argument("--node-id-from-env", metavar="VAR",
+                        help="take the node of each rank from environment variable VAR (e.g. SLURM_NODEID) "
+                             "instead of detecting ranks that share memory; also simulates nodes in tests")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (the summary is still printed)")
+
+
+def _stats_bytes(path) -> bytes:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as stats:
+            missing = [key for key in STATS_KEYS if key not in stats]
+    except OSError as error:
+        raise CommandError(f"{path}: not a readable HDF5 statistics file ({error})") from None
+    if missing:
+        raise CommandError(f"{path}: not a statistics file, it lacks {', '.join(missing)}")
+    return Path(path).read_bytes()
+
+
+def _node_local_dir(template: str, node_comm) -> Path:
+    path = os.path.expandvars(os.path.expanduser(template))
+    if "$" in path:
+        raise CommandError(f"--node-local-dir {template}: an environment variable is not set here ({path})")
+    paths = node_comm.allgather(path)
+    if len(set(paths)) > 1:
+        raise CommandError(f"--node-local-dir {template}: the ranks of one node disagree on the path: "
+                           f"{', '.join(sorted(set(paths)))}")
+    return Path(path)
+
+
+def _plan_and_stats(args, node_of_rank):
+    if args.samples_per_rank < 1:
+        raise CommandError(f"--samples-per-rank must be at least 1, got {args.samples_per_rank}")
+    if not 1 / 256 <= args.chunk_mib <= 1024:
+        raise CommandError(f"--chunk-mib must be between 1/256 (4 KiB) and 1024, got {args.chunk_mib}")
+    try:
+        train = list_sample_files(args.train)
+        validation = list_sample_files(args.validation) if args.validation else []
+        plan = make_plan(train, n_ranks=len(node_of_rank), samples_per_rank=args.samples_per_rank,
+                         seed=args.seed, validation_files=validation,
+                         validation_samples_per_rank=args.validation_samples_per_rank, node_of_rank=node_of_rank)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    stats = _stats_bytes(args.stats) if args.stats else None
+    print(f"climseg stage: {plan.n_ranks} ranks on {plan.n_nodes} nodes, {plan.samples_per_rank} training "
+          f"samples per rank from {len(train)} files, {plan.validation_samples_per_rank} validation samples per "
+          f"rank from {len(validation)} files, seed {plan.seed}: {len(plan.sources)} distinct files",
+          flush=True)
+    return plan, stats
+
+
+def stage_command(args):
+    from mpi4py import MPI
+
+    from staging import transfer
+
+    comm = MPI.COMM_WORLD
+    try:
+        node_id = None
+        if args.node_id_from_env:
+            node_id = os.environ.get(args.node_id_from_env)
+            if node_id is None:
+                raise CommandError(f"--node-id-from-env {args.node_id_from_env}: not set on rank {comm.rank}")
+        node_comm, node_of_rank = transfer.node_layout(comm, node_id=node_id)
+        node_dir = _node_local_dir(args.node_local_dir, node_comm)
+        plan, stats = _plan_and_stats(args, node_of_rank) if comm.rank == 0 else (None, None)
+        plan, stats = comm.bcast((plan, stats), root=0)
+        summary = transfer.stage(comm, plan, node_dir, node_comm=node_comm, stats=stats,
+                                 chunk_bytes=int(args.chunk_mib * 2**20), show_progress=not args.no_progress)
+    except Exception as error:
+        user_error = isinstance(error, (CommandError, OSError, ValueError))
+        message = str(error)
+        if isinstance(error, OSError) and error.filename is None and error.strerror:
+            message = error.strerror  # our OSErrors name the file in the message, no "[Errno N]" needed
+        if comm.size == 1:  # no other rank to stop: report like any other command
+            if user_error:
+                raise CommandError(message) from None
+            raise
+        if not user_error:
+            traceback.print_exc()
+        print(f"climseg stage: error: rank {comm.rank}: {message}", file=sys.stderr, flush=True)
+        comm.Abort(2 if isinstance(error, CommandError) else 1)
+    if comm.rank == 0:
+        print(f"climseg stage: {transfer.summary_line(summary)}", flush=True)
+        print(f"climseg stage: manifest in {node_dir / 'manifest.json'} on every node", flush=True)

@@ -1,0 +1,498 @@
+"""Copy the files of a staging plan to node-local storage over MPI, each read once from the source.
+
+Every rank plays two roles of the :class:`~staging.plan.StagingPlan`:
+
+- *owner*: a reader thread reads each of its files from the shared file system once, in chunks, into
+  a short queue (bounded memory); the main thread sends every chunk with non-blocking sends to the
+  one writing rank of each node that needs a new copy, at most a few chunks in flight, while the
+  thread reads the next ones. On its own node the owner writes the file itself.
+- *writer*: writes the files it is given to the node-local directory under a temporary name,
+  checks size and CRC-32 against the owner's, renames the file into place and records the source's
+  size, modification time and checksum in ``.climseg-stage/NAME.json``.
+
+Before anything moves, writers verify what is already staged (size and checksum against the record)
+and owners compare the records with the source (size, modification time): only missing, partial,
+corrupt or outdated copies are sent, and a file is read from the source only if some node needs it.
+So a killed run resumes where it stopped.
+
+Messages (on a private duplicate of the communicator), from an owner to a writer, in order:
+``BEGIN`` (pickled source index), ``CHUNK`` (raw bytes, ``chunk_bytes`` at most) ..., ``END``
+(pickled size and CRC-32). MPI keeps messages between two ranks in order, so a writer needs only one
+open file per sending rank. Every rank also sends ``PROGRESS`` (bytes written so far, at most every
+half second) and ``DONE`` to rank 0, which draws the progress bar.
+"""
+
+import contextlib
+import errno
+import json
+import os
+import queue
+import shutil
+import signal
+import stat
+import sys
+import threading
+import time
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from climseg.atomic import atomic_output
+
+RECORD_DIR = ".climseg-stage"
+"""Sub-directory of the node-local directory holding one record per staged file."""
+READ_AHEAD_CHUNKS = 2
+"""Chunks the reader thread may hold ready beyond those in flight."""
+MAX_CHUNKS_IN_FLIGHT = 4
+"""Chunks an owner may have in flight (sent, not yet delivered): memory is bounded by about
+(READ_AHEAD_CHUNKS + MAX_CHUNKS_IN_FLIGHT + 2) * chunk_bytes per rank."""
+TAG_BEGIN, TAG_CHUNK, TAG_END, TAG_PROGRESS, TAG_DONE = 11, 12, 13, 14, 15
+PROGRESS_INTERVAL_S = 0.5
+KILL_HOOK_ENV = "CLIMSEG_STAGE_TEST_KILL"
+"""Testing aid: ``RANK:K`` makes rank RANK kill itself (SIGKILL) after writing K files."""
+READ_LOG_ENV = "CLIMSEG_STAGE_READ_LOG"
+"""Testing and auditing aid: a file to which every source read appends a line ``RANK PATH``."""
+
+
+class SourceReader:
+    """Reads source files in chunks and counts what it read (files, bytes); the only reader of the source.
+
+    Parameters
+    ----------
+    chunk_bytes : int
+        Size of the chunks yielded, bytes.
+    rank : int
+        Written to the read log.
+    read_log : path, optional
+        Each :meth:`chunks` call appends ``RANK PATH`` to it.
+    """
+
+    def __init__(self, *, chunk_bytes: int, rank: int = 0, read_log=None):
+        self.chunk_bytes = chunk_bytes
+        self.rank = rank
+        self.read_log = read_log
+        self.files_read = 0
+        self.bytes_read = 0
+
+    def chunks(self, path):
+        """Yield the bytes of ``path`` in chunks; OSError naming the file when it cannot be read."""
+        self.files_read += 1
+        if self.read_log:
+            with open(self.read_log, "a") as log:
+                log.write(f"{self.rank} {path}\n")
+        try:
+            with open(path, "rb", buffering=0) as source:
+                while chunk := source.read(self.chunk_bytes):
+                    self.bytes_read += len(chunk)
+                    yield chunk
+        except OSError as error:
+            raise OSError(error.errno, f"{path}: cannot read the source file ({error.strerror})") from None
+
+
+def file_checksum(path, *, chunk_bytes: int = 16 << 20) -> tuple[int, int]:
+    """Return (size in bytes, CRC-32) of the file at ``path``."""
+    crc, size = 0, 0
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(chunk_bytes):
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+    return size, crc
+
+
+def record_path(node_dir, name) -> Path:
+    return Path(node_dir) / RECORD_DIR / f"{name}.json"
+
+
+def verified_record(node_dir, name) -> dict | None:
+    """The record of staged file ``name`` if the file is there, complete and intact, else None.
+
+    Recomputes the CRC-32 of the staged file and compares size and checksum with its record.
+    """
+    try:
+        record = json.loads(record_path(node_dir, name).read_text())
+        size, crc = file_checksum(Path(node_dir) / name)
+    except (OSError, ValueError):
+        return None
+    if (size, crc) != (record.get("size"), record.get("crc32")):
+        return None
+    return record
+
+
+def _disk_full(node_dir, name, error: OSError) -> OSError:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OSError(error.errno, f"{node_dir}: node-local disk full ({error.strerror}) while writing {name}")
+    return OSError(error.errno, f"{Path(node_dir) / name}: cannot write the staged file ({error.strerror})")
+
+
+class StagedFileWriter:
+    """One file being staged: written under a temporary name, renamed into place by :meth:`commit`.
+
+    Parameters
+    ----------
+    node_dir : path
+        The node-local directory.
+    name : str
+        Staged file name (the source's base name).
+    source : dict
+        ``{"source": path, "size": bytes, "mtime_ns": int}`` of the source, kept in the record.
+    """
+
+    def __init__(self, node_dir, name, *, source: dict):
+        self.node_dir, self.name, self.source = Path(node_dir), name, source
+        self.size, self.crc = 0, 0
+        self._output = contextlib.ExitStack()
+        tmp = self._output.enter_context(atomic_output(self.node_dir / name))
+        try:
+            self._file = open(tmp, "wb", buffering=0)
+        except OSError as error:
+            self.discard()
+            raise _disk_full(node_dir, name, error) from None
+
+    def write(self, chunk, *, crc: int | None = None) -> None:
+        """Append ``chunk``; pass its CRC-32 as ``crc`` when already known, else it is computed."""
+        try:
+            self._file.write(chunk)
+        except OSError as error:
+            self.discard()
+            raise _disk_full(self.node_dir, self.name, error) from None
+        self.crc = zlib.crc32(chunk, self.crc) if crc is None else crc
+        self.size += len(chunk)
+
+    def commit(self, size: int, crc: int) -> None:
+        """Check size and CRC-32 against the owner's, rename into place, write the record.
+
+        Raises OSError naming the file when the copy does not match; the partial copy is removed.
+        """
+        try:
+            self._file.close()
+        except OSError as error:
+            self.discard()
+            raise _disk_full(self.node_dir, self.name, error) from None
+        if (self.size, self.crc) != (size, crc):
+            self.discard()
+            raise OSError(errno.EIO, f"{self.node_dir / self.name}: staged copy does not match the source "
+                                     f"({self.size} bytes, CRC-32 {self.crc:08x}; source {size} bytes, {crc:08x})")
+        self._output.close()  # renames into place
+        record = {**self.source, "size": size, "crc32": crc}
+        try:
+            with atomic_output(record_path(self.node_dir, self.name)) as tmp:
+                Path(tmp).write_text(json.dumps(record))
+        except OSError as error:
+            raise _disk_full(self.node_dir, f"{RECORD_DIR}/{self.name}.json", error) from None
+
+    def discard(self) -> None:
+        """Remove the temporary file."""
+        if hasattr(self, "_file"):
+            self._file.close()
+        self._output.__exit__(OSError, OSError("discarded"), None)
+
+
+def remove_leftovers(node_dir) -> int:
+    """Remove temporary files a killed run left in ``node_dir``; return how many."""
+    node_dir = Path(node_dir)
+    leftovers = [*node_dir.glob(".*.tmp"), *(node_dir / RECORD_DIR).glob(".*.tmp")]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return len(leftovers)
+
+
+def node_layout(comm, *, node_id=None):
+    """Split ``comm`` by node; return (node communicator, node of every rank numbered 0, 1, ...).
+
+    Ranks sharing memory share a node (``MPI_COMM_TYPE_SHARED``); ``node_id`` (any string, the same
+    on the ranks of one node) overrides that, e.g. to simulate several nodes on one machine.
+    """
+    from mpi4py import MPI
+
+    if node_id is None:
+        node_comm = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.rank)
+        first_rank = node_comm.bcast(comm.rank, root=0)
+        ids = comm.allgather(first_rank)
+    else:
+        ids = comm.allgather(str(node_id))
+    number = {node: k for k, node in enumerate(dict.fromkeys(ids))}
+    node_of_rank = [number[node] for node in ids]
+    if node_id is not None:
+        node_comm = comm.Split(color=node_of_rank[comm.rank], key=comm.rank)
+    return node_comm, node_of_rank
+
+
+def _source_signature(path) -> dict:
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        raise OSError(error.errno, f"{path}: cannot read the source file ({error.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EISDIR, f"{path}: cannot read the source file (not a regular file)")
+    return {"source": str(path), "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+
+
+@dataclass
+class Transfers:
+    """What one rank moves in this run, agreed by :func:`agree_on_transfers`."""
+
+    sends: dict
+    """For each source index this rank owns and must read: the ranks to send it to (this rank
+    itself when it writes the file on its own node)."""
+    receives: dict
+    """For each source index this rank must write: ``(owner rank, source signature)``, where a
+    signature is ``{"source": path, "size": bytes, "mtime_ns": int}``."""
+    already_staged: int
+    """Copies of files this rank owns that are already staged, intact and up to date."""
+    owned_bytes: int
+    """Size of the source files this rank owns, bytes."""
+
+
+def agree_on_transfers(comm, plan, node_dir) -> Transfers:
+    """Find the copies that are missing, partial, corrupt or outdated, in two all-to-all exchanges.
+
+    Each writer verifies its staged copies (size and CRC-32 against their records) and reports to the
+    owners; each owner compares the reports with its source files' size and modification time and
+    tells the writers which files they will receive.
+    """
+    me, node = comm.rank, plan.node_of_rank[comm.rank]
+    signatures = {i: _source_signature(plan.sources[i]) for i in plan.read_list(me)}
+    reports = [[] for _ in range(comm.size)]
+    names = plan.names
+    for i, writers in enumerate(plan.writers):
+        if writers.get(node) == me:
+            record = verified_record(node_dir, names[i])
+            staged = None if record is None else {k: record.get(k) for k in ("source", "size", "mtime_ns")}
+            reports[plan.owner[i]].append((i, staged))
+    sends, replies, already_staged = {}, [[] for _ in range(comm.size)], 0
+    for writer, reported in enumerate(comm.alltoall(reports)):
+        for i, staged in reported:
+            if staged == signatures[i]:
+                already_staged += 1
+            else:
+                sends.setdefault(i, []).append(writer)
+                replies[writer].append((i, signatures[i]))
+    receives = {i: (owner, signature) for owner, replied in enumerate(comm.alltoall(replies))
+                for i, signature in replied}
+    return Transfers(sends, receives, already_staged, sum(sig["size"] for sig in signatures.values()))
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes as ``"1.23 GB"`` (decimal units)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+
+
+def check_free_space(node_comm, node_dir, bytes_to_write: int) -> None:
+    """Raise OSError (ENOSPC) on the node's first rank when the node's copies do not fit in ``node_dir``."""
+    needed = node_comm.reduce(bytes_to_write, root=0)
+    if node_comm.rank == 0:
+        free = shutil.disk_usage(node_dir).free
+        if needed > free:
+            raise OSError(errno.ENOSPC, f"{node_dir}: node-local disk too small: this node needs "
+                                        f"{human_bytes(needed)} more, {human_bytes(free)} free")
+
+
+def _read_ahead(reader, plan, jobs, items: queue.Queue) -> None:
+    """Reader thread: put ("begin", i), ("chunk", i, bytes, crc so far), ("end", i, size, crc), ("done",)."""
+    try:
+        for i in jobs:
+            items.put(("begin", i))
+            crc, size = 0, 0
+            for chunk in reader.chunks(plan.sources[i]):
+                crc = zlib.crc32(chunk, crc)
+                size += len(chunk)
+                items.put(("chunk", i, chunk, crc))
+            items.put(("end", i, size, crc))
+        items.put(("done",))
+    except BaseException as error:  # handed to the main thread, which aborts the job
+        items.put(("error", error))
+
+
+def _kill_hook(rank: int):
+    spec = os.environ.get(KILL_HOOK_ENV, "")
+    if spec and int(spec.split(":")[0]) == rank:
+        return int(spec.split(":")[1])
+    return None
+
+
+def transfer(comm, plan, node_dir, sends, receives, *, reader: SourceReader, total_bytes: int,
+             show_progress: bool = True) -> dict:
+    """Move the files: read and send what this rank owns, write what it is given; see the module doc.
+
+    Returns this rank's counts: ``files_written``, ``bytes_written``, ``bytes_sent``.
+    """
+    from mpi4py import MPI
+
+    comm = comm.Dup()  # private message space
+    me, names = comm.rank, plan.names
+    jobs = sorted(sends)
+    items: queue.Queue = queue.Queue(maxsize=READ_AHEAD_CHUNKS)
+    threading.Thread(target=_read_ahead, args=(reader, plan, jobs, items), daemon=True).start()
+    kill_after = _kill_hook(me)
+
+    in_flight: deque = deque()  # (requests, buffer kept alive until they complete)
+    small_sends: list = []
+    local_file: StagedFileWriter | None = None
+    open_from: dict[int, StagedFileWriter] = {}  # sending rank -> its file being written here
+    counts = {"files_written": 0, "bytes_written": 0, "bytes_sent": 0}
+    expected_receives = sum(1 for i, (owner, _) in receives.items() if owner != me)
+    received = 0
+    reading_done = not jobs
+    if reading_done:
+        items.get()  # the thread's ("done",)
+
+    bar = None
+    ranks_done, written_by_rank = 1, [0] * comm.size
+    if me == 0 and show_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="staging", file=sys.stderr,
+                   mininterval=PROGRESS_INTERVAL_S, disable=total_bytes == 0)
+    last_report, reported = time.monotonic(), 0
+
+    def file_written(size):
+        counts["files_written"] += 1
+        counts["bytes_written"] += size
+        if kill_after is not None and counts["files_written"] >= kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    status = MPI.Status()
+    while True:
+        busy = False
+        while in_flight and MPI.Request.Testall(in_flight[0][0]):
+            in_flight.popleft()
+            busy = True
+        if not reading_done and len(in_flight) < MAX_CHUNKS_IN_FLIGHT:
+            try:
+                item = items.get_nowait()
+            except queue.Empty:
+                item = None
+            if item is not None:
+                busy = True
+                kind, *rest = item
+                if kind == "error":
+                    raise rest[0]
+                if kind == "done":
+                    reading_done = True
+                else:
+                    i = rest[0]
+                    remote = [dest for dest in sends[i] if dest != me]
+                    if kind == "begin":
+                        small_sends += [comm.isend(i, dest=dest, tag=TAG_BEGIN) for dest in remote]
+                        if me in sends[i]:
+                            local_file = StagedFileWriter(node_dir, names[i], source=receives[i][1])
+                    elif kind == "chunk":
+                        chunk, crc = rest[1], rest[2]
+                        if remote:
+                            in_flight.append(([comm.Isend([chunk, MPI.BYTE], dest=dest, tag=TAG_CHUNK)
+                                               for dest in remote], chunk))
+                            counts["bytes_sent"] += len(chunk) * len(remote)
+                        if local_file is not None:
+                            local_file.write(chunk, crc=crc)
+                    else:  # end
+                        size, crc = rest[1], rest[2]
+                        small_sends += [comm.isend((i, size, crc), dest=dest, tag=TAG_END) for dest in remote]
+                        if local_file is not None:
+                            local_file.commit(size, crc)
+                            local_file = None
+                            file_written(size)
+        message = comm.improbe(MPI.ANY_SOURCE, MPI.ANY_TAG, status)
+        if message is not None:
+            busy = True
+            source, tag = status.Get_source(), status.Get_tag()
+            if tag == TAG_CHUNK:
+                buffer = bytearray(status.Get_count(MPI.BYTE))
+                message.Recv([buffer, MPI.BYTE])
+                open_from[source].write(buffer)
+            elif tag == TAG_BEGIN:
+                i = message.recv()
+                open_from[source] = StagedFileWriter(node_dir, names[i], source=receives[i][1])
+            elif tag == TAG_END:
+                i, size, crc = message.recv()
+                open_from.pop(source).commit(size, crc)
+                received += 1
+                file_written(size)
+            elif tag == TAG_PROGRESS:
+                written_by_rank[source] = message.recv()
+            elif tag == TAG_DONE:
+                written_by_rank[source] = message.recv()
+                ranks_done += 1
+        now = time.monotonic()
+        if bar is not None:
+            written_by_rank[0] = counts["bytes_written"]
+            bar.update(sum(written_by_rank) - bar.n)
+        elif me != 0 and now - last_report > PROGRESS_INTERVAL_S and counts["bytes_written"] != reported:
+            reported, last_report = counts["bytes_written"], now
+            small_sends.append(comm.isend(reported, dest=0, tag=TAG_PROGRESS))
+        own_work_done = reading_done and not in_flight and received == expected_receives
+        if own_work_done and (me != 0 or ranks_done == comm.size):
+            break
+        if not busy:
+            time.sleep(0.0005)
+    if me != 0:
+        small_sends.append(comm.isend(counts["bytes_written"], dest=0, tag=TAG_DONE))
+    MPI.Request.Waitall(small_sends)
+    if bar is not None:
+        bar.close()
+    comm.Free()
+    return counts
+
+
+def stage(comm, plan, node_dir, *, node_comm, stats: bytes | None = None, chunk_bytes: int = 16 << 20,
+          show_progress: bool = True) -> dict:
+    """Stage ``plan`` into ``node_dir`` (this node's directory); return the job's summary (all ranks).
+
+    Writes, on each node: the staged files, ``plan.json``, ``stats.h5`` (the bytes ``stats``),
+    ``manifest.json`` last, when every rank has finished, and ``stage_summary.json``.
+    """
+    from mpi4py import MPI
+
+    start = MPI.Wtime()
+    node_dir = Path(node_dir)
+    leader = node_comm.rank == 0
+    if leader:
+        (node_dir / RECORD_DIR).mkdir(parents=True, exist_ok=True)
+        (node_dir / "manifest.json").unlink(missing_ok=True)  # not complete until this run says so
+        remove_leftovers(node_dir)
+        plan.save(node_dir / "plan.json")
+        if stats is not None:
+            with atomic_output(node_dir / "stats.h5") as tmp:
+                Path(tmp).write_bytes(stats)
+    node_comm.Barrier()
+
+    agreed = agree_on_transfers(comm, plan, node_dir)
+    bytes_to_write = sum(signature["size"] for _, signature in agreed.receives.values())
+    check_free_space(node_comm, node_dir, bytes_to_write)
+    reader = SourceReader(chunk_bytes=chunk_bytes, rank=comm.rank, read_log=os.environ.get(READ_LOG_ENV))
+    counts = transfer(comm, plan, node_dir, agreed.sends, agreed.receives, reader=reader,
+                      total_bytes=comm.allreduce(bytes_to_write), show_progress=show_progress)
+    mine = {**counts, "source_files_read": reader.files_read, "source_bytes_read": reader.bytes_read,
+            "copies_already_staged": agreed.already_staged, "bytes_needed": agreed.owned_bytes}
+    totals = {key: comm.allreduce(value) for key, value in mine.items()}
+    seconds = comm.allreduce(MPI.Wtime() - start, op=MPI.MAX)
+    summary = {
+        "n_ranks": plan.n_ranks,
+        "n_nodes": plan.n_nodes,
+        "files_needed": len(plan.sources),
+        "copies_needed": sum(len(w) for w in plan.writers),
+        **totals,
+        "seconds": seconds,
+        "write_gb_per_s": totals["bytes_written"] / max(seconds, 1e-9) / 1e9,
+    }
+    if leader:
+        manifest = {**plan.manifest(), "node": plan.node_of_rank[comm.rank],
+                    "ranks_on_node": plan.ranks_on_node(plan.node_of_rank[comm.rank]),
+                    "plan": "plan.json", "stats": "stats.h5" if stats is not None else None}
+        with atomic_output(node_dir / "stage_summary.json") as tmp:
+            Path(tmp).write_text(json.dumps(summary, indent=1))
+        with atomic_output(node_dir / "manifest.json") as tmp:
+            Path(tmp).write_text(json.dumps(manifest))
+    return summary
+
+
+def summary_line(summary: dict) -> str:
+    """One line for the log: files, bytes read from the source, bytes written locally, seconds, GB/s."""
+    s = summary
+    return (f"staged {s['files_needed']} files ({s['copies_needed']} copies on {s['n_nodes']} nodes: "
+            f"{s['files_written']} written, {s['copies_already_staged']} already in place) for {s['n_ranks']} ranks; "
+            f"read {human_bytes(s['source_bytes_read'])} ({s['source_files_read']} files) from the source, "
+            f"wrote {human_bytes(s['bytes_written'])} locally, sent {human_bytes(s['bytes_sent'])} over MPI "
+            f"in {s['seconds']:.2f} s: {s['write_gb_per_s']:.2f} GB/s written")

@@ -1,0 +1,312 @@
+"""Staging for real: sample files written with h5py, `climseg stage` under mpirun with 1, 2 and 4 ranks.
+
+The 4-rank runs simulate 2 nodes of 2 ranks on this machine: each rank takes its node from an
+environment variable (``--node-id-from-env NODE``) and its node-local directory from it
+(``--node-local-dir .../node$NODE``).
+"""
+
+import datetime as dt
+import errno
+import filecmp
+import json
+import os
+import subprocess
+import sys
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from climseg.contract import DATA_KEY, LABELS_KEY, STATS_KEYS, sample_file_name
+from staging.plan import StagingPlan, list_sample_files, make_plan
+from staging.transfer import (READ_LOG_ENV, RECORD_DIR, SourceReader, StagedFileWriter, file_checksum,
+                              human_bytes, remove_leftovers, verified_record)
+
+MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
+CLIMSEG = [str(Path(sys.executable).parent / "climseg")]  # the installed entry point, as users run it
+TIMEOUT_S = 60
+
+
+def write_samples(folder: Path, n: int, *, seed: int = 0, year: int = 2000) -> list[Path]:
+    """``n`` sample files of the data contract on a 16 x 24 grid, all different."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for k in range(n):
+        path = folder / sample_file_name(dt.date(year, 1, 1) + dt.timedelta(days=k // 8), k % 8)
+        with h5py.File(path, "w") as f:
+            f[DATA_KEY] = rng.standard_normal((16, 24, 16), dtype=np.float32)
+            f[LABELS_KEY] = rng.integers(0, 3, (16, 24), dtype=np.uint8)
+            f.attrs["source_file"] = "test"
+        paths.append(path)
+    return paths
+
+
+def write_stats(path: Path) -> Path:
+    with h5py.File(path, "w") as f:
+        for key in STATS_KEYS:
+            f[key] = np.arange(16, dtype=np.float64)
+    return path
+
+
+def stage_args(src, node_dir, *extra, samples=12, seed=4):
+    return ["stage", "--train", str(src), "--samples-per-rank", str(samples), "--seed", str(seed),
+            "--node-local-dir", str(node_dir), "--chunk-mib", "0.01", *extra]  # 10 KiB chunks: 3 per file
+
+
+def run_stage(n_ranks, args, *, nodes_of_two=False, env=None, timeout=TIMEOUT_S):
+    """Run ``climseg stage`` under mpirun; with ``nodes_of_two``, ranks 2k and 2k+1 form node k."""
+    if nodes_of_two:
+        script = 'export NODE=$((OMPI_COMM_WORLD_RANK / 2)); exec "$@"'
+        command = [*MPIRUN, "-np", str(n_ranks), "sh", "-c", script, "sh", *CLIMSEG, *args,
+                   "--node-id-from-env", "NODE"]
+    else:
+        command = [*MPIRUN, "-np", str(n_ranks), *CLIMSEG, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def staged_samples(node_dir: Path) -> set[str]:
+    return {p.name for p in node_dir.glob("data-*.h5")}
+
+
+def assert_node_holds_exactly_its_files(plan: StagingPlan, node: int, node_dir: Path):
+    expected = {plan.names[i] for rank in plan.ranks_on_node(node) for i in plan.needed_by_rank(rank)}
+    assert staged_samples(node_dir) == expected
+    for i, name in enumerate(plan.names):
+        if name in expected:
+            assert filecmp.cmp(plan.sources[i], node_dir / name, shallow=False), name
+    assert not list(node_dir.glob(".*.tmp"))
+    manifest = json.loads((node_dir / "manifest.json").read_text())
+    assert manifest["ranks"] == plan.manifest()["ranks"]
+    assert manifest["node"] == node
+
+
+def read_log(path: Path) -> Counter:
+    return Counter(line.split(" ", 1)[1] for line in path.read_text().splitlines())
+
+
+# ---------------------------------------------------------------- without MPI
+
+def test_source_reader_counts_files_and_bytes_and_names_unreadable_files(tmp_path):
+    (tmp_path / "a").write_bytes(b"x" * 2500)
+    reader = SourceReader(chunk_bytes=1000, read_log=tmp_path / "log")
+    assert [len(c) for c in reader.chunks(tmp_path / "a")] == [1000, 1000, 500]
+    assert (reader.files_read, reader.bytes_read) == (1, 2500)
+    assert (tmp_path / "log").read_text() == f"0 {tmp_path / 'a'}\n"
+    with pytest.raises(OSError, match="missing.h5: cannot read the source file"):
+        list(reader.chunks(tmp_path / "missing.h5"))
+
+
+def test_staged_file_is_renamed_into_place_only_when_it_matches(tmp_path):
+    source = {"source": "/pfs/x.h5", "size": 6, "mtime_ns": 1}
+    writer = StagedFileWriter(tmp_path, "x.h5", source=source)
+    writer.write(b"abc")
+    assert not (tmp_path / "x.h5").exists()
+    writer.write(b"def")
+    writer.commit(6, zlib.crc32(b"abcdef"))
+    assert (tmp_path / "x.h5").read_bytes() == b"abcdef"
+    assert verified_record(tmp_path, "x.h5") == {**source, "crc32": zlib.crc32(b"abcdef")}
+
+    writer = StagedFileWriter(tmp_path, "y.h5", source=source)
+    writer.write(b"abcdeX")
+    with pytest.raises(OSError, match="y.h5: staged copy does not match the source"):
+        writer.commit(6, zlib.crc32(b"abcdef"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RECORD_DIR, "x.h5"]
+
+
+def test_verified_record_rejects_corrupt_partial_and_unrecorded_files(tmp_path):
+    for name in ("good.h5", "flipped.h5", "short.h5", "unrecorded.h5"):
+        writer = StagedFileWriter(tmp_path, name, source={"source": name, "size": 8, "mtime_ns": 0})
+        writer.write(b"12345678")
+        writer.commit(8, zlib.crc32(b"12345678"))
+    (tmp_path / "flipped.h5").write_bytes(b"12345679")
+    (tmp_path / "short.h5").write_bytes(b"1234")
+    (tmp_path / RECORD_DIR / "unrecorded.h5.json").unlink()
+    assert verified_record(tmp_path, "good.h5") is not None
+    for name in ("flipped.h5", "short.h5", "unrecorded.h5", "absent.h5"):
+        assert verified_record(tmp_path, name) is None, name
+    assert file_checksum(tmp_path / "good.h5") == (8, zlib.crc32(b"12345678"))
+
+
+def test_leftovers_of_a_killed_run_are_removed(tmp_path):
+    (tmp_path / RECORD_DIR).mkdir()
+    for name in (".data-2000-01-01-00-1.h5.abc.tmp", f"{RECORD_DIR}/.x.json.def.tmp", "data-2000-01-01-00-1.h5"):
+        (tmp_path / name).write_bytes(b"")
+    assert remove_leftovers(tmp_path) == 2
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["data-2000-01-01-00-1.h5"]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB tmpfs, where the machine allows mounting one."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_full_disk_while_writing_is_reported_as_such(tiny_disk):
+    writer = StagedFileWriter(tiny_disk, "big.h5", source={"source": "big.h5", "size": 0, "mtime_ns": 0})
+    with pytest.raises(OSError, match="tiny: node-local disk full .* while writing big.h5") as error:
+        for _ in range(100):
+            writer.write(b"x" * 4096)
+    assert error.value.errno == errno.ENOSPC
+    assert not list(tiny_disk.iterdir())
+
+
+def test_human_bytes():
+    assert [human_bytes(n) for n in (999, 1500, 2.5e9)] == ["999 B", "1.50 kB", "2.50 GB"]
+
+
+# ---------------------------------------------------------------- under MPI
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pfs")
+    write_samples(root / "train", 40)
+    write_samples(root / "validation", 6, seed=1, year=2010)
+    return root
+
+
+@pytest.mark.mpi
+def test_single_process_without_mpirun_stages_and_reports_bad_input(sources, tmp_path):
+    result = subprocess.run([*CLIMSEG, *stage_args(sources / "train", tmp_path / "local", "--no-progress")],
+                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    plan = make_plan(list_sample_files(sources / "train"), n_ranks=1, samples_per_rank=12, seed=4)
+    assert_node_holds_exactly_its_files(plan, 0, tmp_path / "local")
+    assert "climseg stage: staged" in result.stdout
+
+    result = subprocess.run([*CLIMSEG, *stage_args(tmp_path / "nowhere", tmp_path / "local")],
+                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 2
+    assert "nowhere: no such directory or file list" in result.stderr
+
+
+@pytest.mark.mpi
+def test_two_ranks_on_one_node_with_validation_and_stats(sources, tmp_path):
+    node_dir, log = tmp_path / "local", tmp_path / "reads.log"
+    stats = write_stats(tmp_path / "stats.h5")
+    args = stage_args(sources / "train", node_dir, "--validation", str(sources / "validation"),
+                      "--validation-samples-per-rank", "2", "--stats", str(stats))
+    result = run_stage(2, args, env={READ_LOG_ENV: str(log)})
+    assert result.returncode == 0, result.stderr
+    plan = make_plan(list_sample_files(sources / "train"), n_ranks=2, samples_per_rank=12, seed=4,
+                     validation_files=list_sample_files(sources / "validation"), validation_samples_per_rank=2,
+                     node_of_rank=[0, 0])
+    assert StagingPlan.load(node_dir / "plan.json") == plan
+    assert_node_holds_exactly_its_files(plan, 0, node_dir)
+    assert read_log(log) == Counter(plan.sources)  # every needed file read once
+    assert filecmp.cmp(stats, node_dir / "stats.h5", shallow=False)
+    validation = [set(plan.validation[r]) for r in range(2)]
+    assert len(validation[0]) == 2 and not validation[0] & validation[1]
+    assert "staging: 100%" in result.stderr  # progress bar of rank 0
+    summary = json.loads((node_dir / "stage_summary.json").read_text())
+    assert summary["source_files_read"] == len(plan.sources)
+    assert summary["source_bytes_read"] == summary["bytes_written"] == summary["bytes_needed"]
+
+
+@pytest.fixture(scope="module")
+def two_nodes(sources, tmp_path_factory):
+    """A first 4-rank run on 2 simulated nodes; yields what later tests need to re-run it."""
+    root = tmp_path_factory.mktemp("two_nodes")
+    args = stage_args(sources / "train", str(root / "node$NODE"), "--no-progress")
+    log = root / "reads.log"
+    first = run_stage(4, args, nodes_of_two=True, env={READ_LOG_ENV: str(log)})
+    plan = make_plan(list_sample_files(sources / "train"), n_ranks=4, samples_per_rank=12, seed=4,
+                     node_of_rank=[0, 0, 1, 1])
+    return {"root": root, "args": args, "log": log, "first": first, "plan": plan}
+
+
+@pytest.mark.mpi
+def test_four_ranks_on_two_nodes_read_each_file_once_and_write_it_once_per_node(two_nodes):
+    root, plan, first = two_nodes["root"], two_nodes["plan"], two_nodes["first"]
+    assert first.returncode == 0, first.stderr
+    for node in (0, 1):
+        assert_node_holds_exactly_its_files(plan, node, root / f"node{node}")
+        assert StagingPlan.load(root / f"node{node}" / "plan.json") == plan
+    assert read_log(two_nodes["log"]) == Counter(plan.sources)
+    summary = json.loads((root / "node1" / "stage_summary.json").read_text())
+    assert summary["source_files_read"] == len(plan.sources)
+    assert summary["files_written"] == summary["copies_needed"] == sum(len(w) for w in plan.writers)
+    # files needed on both nodes travelled over MPI, once per other node
+    shared = [i for i, w in enumerate(plan.writers) if len(w) == 2]
+    assert shared and summary["bytes_sent"] == sum(os.path.getsize(plan.sources[i]) for i in shared)
+
+
+@pytest.mark.mpi
+def test_rerun_skips_verified_files_and_replaces_corrupt_and_partial_ones(two_nodes):
+    root, plan, args = two_nodes["root"], two_nodes["plan"], two_nodes["args"]
+    assert two_nodes["first"].returncode == 0
+    log = root / "rerun.log"
+    again = run_stage(4, args, nodes_of_two=True, env={READ_LOG_ENV: str(log)})
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((root / "node0" / "stage_summary.json").read_text())
+    assert summary["source_files_read"] == 0 and summary["copies_already_staged"] == summary["copies_needed"]
+    assert not log.exists()
+
+    flipped, truncated = sorted(staged_samples(root / "node1"))[0], sorted(staged_samples(root / "node0"))[-1]
+    with open(root / "node1" / flipped, "r+b") as f:  # same size, one byte changed
+        f.seek(100)
+        byte = f.read(1)
+        f.seek(100)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with open(root / "node0" / truncated, "r+b") as f:
+        f.truncate(1000)
+    repaired = run_stage(4, args, nodes_of_two=True, env={READ_LOG_ENV: str(log)})
+    assert repaired.returncode == 0, repaired.stderr
+    for node in (0, 1):
+        assert_node_holds_exactly_its_files(plan, node, root / f"node{node}")
+    assert {Path(p).name for p in read_log(log)} == {flipped, truncated}
+    summary = json.loads((root / "node0" / "stage_summary.json").read_text())
+    assert summary["files_written"] == 2 and summary["copies_already_staged"] == summary["copies_needed"] - 2
+
+
+@pytest.mark.mpi
+def test_killed_run_ends_the_job_and_resumes_to_the_same_result(sources, tmp_path):
+    args = stage_args(sources / "train", str(tmp_path / "node$NODE"), "--no-progress")
+    started = time.monotonic()
+    killed = run_stage(4, args, nodes_of_two=True, env={"CLIMSEG_STAGE_TEST_KILL": "1:2"})
+    assert killed.returncode != 0
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "node0" / "manifest.json").exists()  # an unfinished staging is never advertised
+    log = tmp_path / "reads.log"
+    resumed = run_stage(4, args, nodes_of_two=True, env={READ_LOG_ENV: str(log)})
+    assert resumed.returncode == 0, resumed.stderr
+    plan = make_plan(list_sample_files(sources / "train"), n_ranks=4, samples_per_rank=12, seed=4,
+                     node_of_rank=[0, 0, 1, 1])
+    for node in (0, 1):
+        assert_node_holds_exactly_its_files(plan, node, tmp_path / f"node{node}")
+    reads = read_log(log)
+    assert max(reads.values()) == 1 and set(reads) <= set(plan.sources)
+    summary = json.loads((tmp_path / "node0" / "stage_summary.json").read_text())
+    assert summary["copies_already_staged"] >= 2  # what the killed run finished was kept
+    assert summary["files_written"] + summary["copies_already_staged"] == summary["copies_needed"]
+
+
+@pytest.mark.mpi
+def test_unreadable_source_file_aborts_the_job_naming_the_file(tmp_path):
+    src = tmp_path / "src"
+    write_samples(src, 3)
+    broken = src / "data-2000-01-01-03-1.h5"
+    broken.symlink_to(tmp_path / "gone.h5")  # listed, but cannot be read
+    started = time.monotonic()
+    result = run_stage(2, stage_args(src, tmp_path / "local", samples=20))
+    assert result.returncode != 0
+    assert time.monotonic() - started < 30
+    assert f"{broken}: cannot read the source file (No such file or directory)" in result.stderr
+
+
+@pytest.mark.mpi
+def test_node_local_disk_too_small_is_reported_before_copying(sources, tiny_disk):
+    result = run_stage(2, stage_args(sources / "train", tiny_disk / "stage"))
+    assert result.returncode != 0
+    assert f"{tiny_disk / 'stage'}: node-local disk too small: this node needs" in result.stderr
+    assert not staged_samples(tiny_disk / "stage")
