@@ -368,9 +368,26 @@ def test_make_dataset_argument_errors(samples):
 
 
 def test_reader_processes_do_not_outlive_the_dataset(samples):
+    import gc
     import multiprocessing
 
     before = {p.pid for p in multiprocessing.active_children()}
     for _ in make_dataset(samples, stats_of(), batch_size=2, repeat=False, read_workers=2):
         pass
+    endless = iter(make_dataset(samples, stats_of(), batch_size=2, read_workers=2))
+    next(endless)
+    assert len({p.pid for p in multiprocessing.active_children()} - before) == 2
+    del endless
+    gc.collect()
     assert {p.pid for p in multiprocessing.active_children()} - before == set()
+
+
+def test_batches_kept_by_the_consumer_stay_intact(samples):
+    """Batches alias shared memory; keeping many of them alive must not let readers overwrite them."""
+    stats = stats_of(dict(minval=np.zeros(16), maxval=np.ones(16)))
+    kept = list(make_dataset(samples, stats, batch_size=1, shuffle=False, normalization="minmax", read_workers=2,
+                             prefetch=1).take(25))
+    indices = [int(x[0, 5, 5, 0]) for x, _ in kept]
+    assert indices == [i % 10 for i in range(25)]
+    for i, (x, y) in enumerate(kept):
+        np.testing.assert_array_equal(y[0].numpy(), sample_arrays(i % 10)[1])

@@ -49,10 +49,13 @@ hemispheres is not symmetric (land, seasons), so a mirrored sample is plausible,
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import math
 import multiprocessing
 import os
+import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -373,91 +376,130 @@ def epoch_plan(num_files: int, *, seed: int, epoch: int, shuffle: bool, grid: tu
 # Reader processes
 
 
-_worker_slots: dict = {}
+_worker_buffers: dict = {}
 
 
-def _attach_slots(data_buffer, labels_buffer, slot_shape) -> None:
-    """Pool initializer: view the shared buffers as (slots, lat, lon, 16) float32 and (slots, lat, lon) int32."""
-    _worker_slots["data"] = np.frombuffer(data_buffer, np.float32).reshape(*slot_shape, len(CHANNELS))
-    _worker_slots["labels"] = np.frombuffer(labels_buffer, np.int32).reshape(slot_shape)
+def _aligned_view(raw, dtype, shape) -> np.ndarray:
+    """View a shared ``RawArray`` (allocated 64 bytes too long) as ``shape`` starting 64-byte aligned.
+
+    TensorFlow wraps 64-byte aligned memory without copying it (and copies anything else).
+    """
+    flat = np.frombuffer(raw, np.uint8)
+    start = -flat.ctypes.data % 64
+    count = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return flat[start:start + count].view(dtype).reshape(shape)
 
 
-def _read_into_slot(slot: int, path: str, kwargs: dict) -> int:
-    read_sample(path, out_data=_worker_slots["data"][slot], out_labels=_worker_slots["labels"][slot], **kwargs)
-    return slot
+def _attach_buffers(data_raw, labels_raw, shape) -> None:
+    """Reader-process initializer: the batch buffers, (buffers, batch, lat, lon, 16) and (buffers, batch, lat, lon)."""
+    _worker_buffers["data"] = _aligned_view(data_raw, np.float32, (*shape, len(CHANNELS)))
+    _worker_buffers["labels"] = _aligned_view(labels_raw, np.int32, shape)
 
 
-class _ProcessReader:
-    """A pool of reader processes and ``num_slots`` shared-memory sample slots."""
+def _read_into_buffer(buffer: int, position: int, path: str, kwargs: dict) -> None:
+    read_sample(path, out_data=_worker_buffers["data"][buffer, position],
+                out_labels=_worker_buffers["labels"][buffer, position], **kwargs)
 
-    def __init__(self, *, workers: int, num_slots: int, shape: tuple[int, int]):
+
+class _BatchStream:
+    """Batches read by a pool of processes into shared memory and handed to TensorFlow without a copy.
+
+    There are ``fill_ahead + prefetch + 2`` batch buffers. ``fill_ahead`` of them are being filled by the
+    readers at any time; a finished buffer is given to TensorFlow as a tensor aliasing it (DLPack) and
+    comes back for filling when TensorFlow frees that tensor (a ``weakref.finalize`` on the numpy view
+    the tensor holds). Should the consumer hold on to so many batches that fewer than ``fill_ahead``
+    buffers would be left for filling, batches are copied instead, so reading never stalls.
+    """
+
+    def __init__(self, tasks, *, batch_size, shape, read_workers, prefetch):
+        self.tasks, self.batch_size = tasks, batch_size
+        self.fill_ahead = max(1, math.ceil(2 * read_workers / batch_size))
+        self.num_buffers = self.fill_ahead + prefetch + 2
+        buffers_shape = (self.num_buffers, batch_size, *shape)
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])  # workers start with numpy and h5py already imported
-        self.data = context.RawArray("f", num_slots * shape[0] * shape[1] * len(CHANNELS))
-        self.labels = context.RawArray("i", num_slots * shape[0] * shape[1])
-        self.pool = context.Pool(workers, initializer=_attach_slots, initargs=(self.data, self.labels,
-                                                                               (num_slots, *shape)))
-        self.data_slots = np.frombuffer(self.data, np.float32).reshape(num_slots, *shape, len(CHANNELS))
-        self.label_slots = np.frombuffer(self.labels, np.int32).reshape(num_slots, *shape)
+        context.set_forkserver_preload([__name__])  # readers start with numpy and h5py already imported
+        data_raw = context.RawArray("b", int(np.prod(buffers_shape)) * len(CHANNELS) * 4 + 64)
+        labels_raw = context.RawArray("b", int(np.prod(buffers_shape)) * 4 + 64)
+        self.data = _aligned_view(data_raw, np.float32, (*buffers_shape, len(CHANNELS)))
+        self.labels = _aligned_view(labels_raw, np.int32, buffers_shape)
+        self.pool = context.Pool(read_workers, initializer=_attach_buffers,
+                                 initargs=(data_raw, labels_raw, buffers_shape))
+        self.lock = threading.Lock()
+        self.free, self.held = set(range(self.num_buffers)), set()
+        self.filling = collections.deque()  # (buffer, [AsyncResult per sample])
+        self._fill()
+
+    def _fill(self) -> None:
+        while len(self.filling) < self.fill_ahead:
+            samples = list(itertools.islice(self.tasks, self.batch_size))
+            if len(samples) < self.batch_size:
+                return
+            with self.lock:
+                buffer = self.free.pop()
+            self.filling.append((buffer, [self.pool.apply_async(_read_into_buffer, (buffer, j, path, kwargs))
+                                          for j, (path, kwargs) in enumerate(samples)]))
+
+    def _release(self, buffer: int) -> None:
+        with self.lock:
+            self.held.discard(buffer)
+            self.free.add(buffer)
+
+    def next_batch(self):
+        """The next batch as tensors: x float32 (batch, lat, lon, 16), y int32 (batch, lat, lon)."""
+        import tensorflow as tf
+
+        buffer, results = self.filling.popleft()
+        for result in results:
+            result.get()  # re-raises a reader's error (naming the file) here
+        labels = tf.constant(self.labels[buffer])
+        with self.lock:
+            alias = len(self.held) + 1 <= self.num_buffers - self.fill_ahead
+            (self.held if alias else self.free).add(buffer)
+        if alias:
+            view = self.data[buffer][...]  # a fresh view object: freed when TensorFlow frees the tensor
+            weakref.finalize(view, self._release, buffer)
+            data = tf.experimental.dlpack.from_dlpack(view.__dlpack__())
+        else:
+            data = tf.constant(self.data[buffer])
+        self._fill()
+        return data, labels
 
     def close(self) -> None:
         self.pool.terminate()
         self.pool.join()
 
 
-def _batches(files, *, batch_size, seed, epoch, skip_batches, repeat, shuffle, grid, crop, flips,
-             offset, scale, read_workers):
-    """Generate (data (B, lat, lon, 16) float32, labels (B, lat, lon) int32) batches."""
-    shape = tuple(crop or grid)
-    samples_per_epoch = len(files) if repeat else len(files) // batch_size * batch_size
-    first = skip_batches * batch_size
-    epoch, position = epoch + first // len(files), first % len(files)
-    if not repeat and first >= samples_per_epoch:
-        return
+_streams: dict[int, _BatchStream] = {}
+"""Open batch streams by id, for the ``py_function`` that fetches their batches."""
 
-    def tasks():
-        nonlocal epoch, position
-        while True:
-            plan = epoch_plan(len(files), seed=seed, epoch=epoch, shuffle=shuffle, grid=grid, crop=crop,
-                              flips=flips)
-            for i in range(position, len(files)):
-                yield files[plan.order[i]], dict(offset=offset, scale=scale, crop_origin=tuple(plan.crop_origins[i]),
-                                                 crop_shape=crop, flip_latitude=bool(plan.flips[i]), expected_grid=grid)
-            if not repeat:
-                return
-            epoch, position = epoch + 1, 0
 
-    remaining = samples_per_epoch - position if not repeat else math.inf
-    num_slots = max(2 * read_workers, batch_size)
-    reader = _ProcessReader(workers=read_workers, num_slots=num_slots, shape=shape)
+def _sample_tasks(files, *, seed, epoch, skip_samples, repeat, shuffle, grid, crop, flips, read_kwargs):
+    """(path, keyword arguments of :func:`read_sample`) of every sample of the stream, in order."""
+    epoch, position = epoch + skip_samples // len(files), skip_samples % len(files)
+    while True:
+        plan = epoch_plan(len(files), seed=seed, epoch=epoch, shuffle=shuffle, grid=grid, crop=crop, flips=flips)
+        for i in range(position, len(files)):
+            yield files[plan.order[i]], dict(read_kwargs, crop_origin=tuple(int(v) for v in plan.crop_origins[i]),
+                                             flip_latitude=bool(plan.flips[i]))
+        if not repeat:
+            return
+        epoch, position = epoch + 1, 0
+
+
+def _stream_ids(num_batches, open_stream):
+    """Generator behind the dataset: opens a stream per iterator, yields its id once per batch, closes it."""
+    stream = open_stream()
+    _streams[id(stream)] = stream
     try:
-        pending = collections.deque()
-        task_iter = tasks()
-        free_slots = list(range(num_slots))
-
-        def submit():
-            nonlocal remaining
-            while free_slots and remaining > 0:
-                try:
-                    path, kwargs = next(task_iter)
-                except StopIteration:
-                    return
-                remaining -= 1
-                pending.append(reader.pool.apply_async(_read_into_slot, (free_slots.pop(), path, kwargs)))
-
-        submit()
-        while pending:  # a single epoch reads a whole number of batches, so pending never runs short
-            data = np.empty((batch_size, *shape, len(CHANNELS)), np.float32)
-            labels = np.empty((batch_size, *shape), np.int32)
-            for j in range(batch_size):
-                slot = pending.popleft().get()
-                data[j] = reader.data_slots[slot]
-                labels[j] = reader.label_slots[slot]
-                free_slots.append(slot)
-                submit()
-            yield data, labels
+        for _ in itertools.count() if num_batches is None else range(num_batches):
+            yield id(stream)
     finally:
-        reader.close()
+        del _streams[id(stream)]
+        stream.close()
+
+
+def _next_batch(stream_id):
+    return _streams[int(stream_id)].next_batch()
 
 
 def make_dataset(files, stats: ChannelStats, *, batch_size: int, shuffle: bool = True, seed: int = 0,
@@ -527,13 +569,24 @@ def make_dataset(files, stats: ChannelStats, *, batch_size: int, shuffle: bool =
             raise ValueError(f"{files[0]}: crop {crop[0]} x {crop[1]} does not fit the grid {grid[0]} x {grid[1]}")
     shape = crop or grid
     files = [os.fspath(file) for file in files]
-    settings = dict(batch_size=batch_size, seed=seed, epoch=epoch, skip_batches=skip_batches, repeat=repeat,
-                    shuffle=shuffle, grid=grid, crop=crop, flips=flips, offset=offset, scale=scale,
-                    read_workers=read_workers)
-    dataset = tf.data.Dataset.from_generator(
-        lambda: _batches(files, **settings),
-        output_signature=(tf.TensorSpec((batch_size, *shape, len(CHANNELS)), tf.float32),
-                          tf.TensorSpec((batch_size, *shape), tf.int32)))
+    read_kwargs = dict(offset=offset, scale=scale, crop_shape=crop, expected_grid=grid)
+    skip_samples = skip_batches * batch_size
+    num_batches = None if repeat else max(0, len(files) - skip_samples) // batch_size
+
+    def open_stream():
+        tasks = _sample_tasks(files, seed=seed, epoch=epoch, skip_samples=skip_samples, repeat=repeat,
+                              shuffle=shuffle, grid=grid, crop=crop, flips=flips, read_kwargs=read_kwargs)
+        return _BatchStream(tasks, batch_size=batch_size, shape=shape, read_workers=read_workers,
+                            prefetch=prefetch)
+
+    x_shape, y_shape = (batch_size, *shape, len(CHANNELS)), (batch_size, *shape)
+
+    def fetch(stream_id):
+        x, y = tf.py_function(_next_batch, [stream_id], (tf.float32, tf.int32))
+        return tf.ensure_shape(x, x_shape), tf.ensure_shape(y, y_shape)
+
+    dataset = tf.data.Dataset.from_generator(lambda: _stream_ids(num_batches, open_stream),
+                                             output_signature=tf.TensorSpec((), tf.int64)).map(fetch)
     return dataset.prefetch(prefetch) if prefetch else dataset
 
 
