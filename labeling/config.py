@@ -84,10 +84,16 @@ class ARConfig(_Section):
 
     percentile: float = 95.0
     """IVT percentile (over the grid cells of the time step, after tropical damping) marking candidates."""
-    min_ivt_kg_m_s: float = 0.0
-    """Floor on the threshold (kg m-1 s-1): the threshold is max(percentile value, floor). 0 disables."""
+    min_ivt_kg_m_s: float = 250.0
+    """Floor on the threshold (kg m-1 s-1): the threshold is max(percentile value, floor); 0 disables.
+    250 is the usual physical AR threshold (Rutz et al. 2014). Where the 95th percentile falls below it
+    (moist subtropics, weak plumes) the percentile alone marks broad regions of ordinary transport."""
     tropical_damping_sigma_deg: float = 15.0
     """IVT is multiplied by 1 - exp(-lat^2 / (2 sigma^2)) before thresholding; 0 disables."""
+    core_fraction: float = 0.0
+    """Keep the core of each candidate region: cells whose IVT excess over the threshold is at least this
+    fraction of the region's peak excess (0.5: the half-maximum core, as plume widths are measured); 0 keeps
+    the whole region. The geometric filters apply to the cores."""
     min_length_km: float = 2000.0
     """Minimum great-circle length (the largest distance between two cells of the region)."""
     min_length_width_ratio: float = 2.0
@@ -102,6 +108,7 @@ class ARConfig(_Section):
         _check(n, "percentile", self.percentile, low=0.0, high=100.0, low_open=True)
         _check(n, "min_ivt_kg_m_s", self.min_ivt_kg_m_s, low=0.0)
         _check(n, "tropical_damping_sigma_deg", self.tropical_damping_sigma_deg, low=0.0)
+        _check(n, "core_fraction", self.core_fraction, low=0.0, high=1.0)
         _check(n, "min_length_km", self.min_length_km, low=0.0)
         _check(n, "min_length_width_ratio", self.min_length_width_ratio, low=0.0)
         _check(n, "min_area_km2", self.min_area_km2, low=0.0)
@@ -122,8 +129,8 @@ class TCConfig(_Section):
     vorticity_threshold_per_s: float = 1.6e-4
     """850 hPa relative vorticity (sign flipped in the south) a candidate must exceed (s-1)."""
     vorticity_scale_km: float = 100.0
-    """Vorticity is averaged over a box of about this half-width before thresholding, so that it means
-    the same on a 0.25 and a 1 degree grid (0 disables; grids coarser than this are left as they are)."""
+    """Vorticity is computed by centred differences over +-this distance, so that it means the same on a
+    0.25 and a 1 degree grid (about 2 V(r) / r at r = scale); 0 uses adjacent cells."""
     psl_search_km: float = 222.4
     """The PSL minimum (the storm centre) is searched within this distance of the vorticity maximum (2 deg)."""
     psl_rise_pa: float = 400.0
@@ -136,8 +143,11 @@ class TCConfig(_Section):
     """... and must drop by this much (K, 0 disables) ..."""
     warm_core_drop_within_km: float = 556.0
     """... within this distance in every direction (5 deg)."""
-    thickness_drop_m: float = 50.0
-    """Z200 - Z1000 maximum near the centre must drop by this much (m, 0 disables) ..."""
+    thickness_drop_m: float = 30.0
+    """Z200 - Z1000 maximum near the centre must drop by this much (m, 0 disables) ... The GFDL value is
+    50 m; on a meridional thickness gradient of ~20 m per degree (30 deg N) weak storms with a 3 K warm
+    core fail it along the equatorward bearing, while the warm-core temperature test already holds, so
+    we use 30 m."""
     thickness_drop_within_km: float = 444.8
     """... within this distance in every direction (4 deg)."""
     min_surface_wind_m_s: float = 17.0
@@ -153,7 +163,8 @@ class TCConfig(_Section):
     """Radial wind profiles are followed out to this distance."""
     mask_method: str = "gale"
     """``"gale"``: the connected area of gale-force surface wind around the centre (eye filled);
-    ``"percentile"``: the authors' recipe (TMQ, wind and precipitation at a percentile in a box)."""
+    ``"radius"``: the disc of the gale radius; ``"percentile"``: the authors' recipe (TMQ, wind and
+    precipitation at a percentile in a box). See :func:`labeling.tc.tropical_cyclone_mask`."""
     mask_margin_km: float = 300.0
     """The mask of a storm stays within radius + margin of its centre."""
     mask_percentile: float = 93.0
@@ -172,7 +183,7 @@ class TCConfig(_Section):
             _check(n, name, getattr(self, name), low=0.0, low_open=True)
         _check(n, "max_abs_lat_deg", self.max_abs_lat_deg, low=0.0, high=90.0)
         _check(n, "mask_percentile", self.mask_percentile, low=0.0, high=100.0)
-        _check_choice(n, "mask_method", self.mask_method, ("gale", "percentile"))
+        _check_choice(n, "mask_method", self.mask_method, ("gale", "radius", "percentile"))
 
 
 @dataclasses.dataclass(frozen=True)

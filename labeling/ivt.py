@@ -106,9 +106,10 @@ def ivt_proxy(tmq, u850, v850):
     original scripts has units kg kg-1 m s-1 and needs an arbitrary layer depth to become a flux, so
     we do not use it.
     """
-    tmq, u850, v850 = (np.asarray(a, dtype=np.float64) for a in (tmq, u850, v850))
+    tmq, u850, v850 = (np.asarray(a) for a in (tmq, u850, v850))
     if tmq.shape != u850.shape or tmq.shape != v850.shape:
         raise ValueError(f"IVT proxy needs TMQ, U850, V850 of one shape, got {tmq.shape}, {u850.shape}, {v850.shape}")
+    tmq = tmq.astype(np.float64)
     east = tmq * u850
     north = tmq * v850
-    return east, north, np.hypot(east, north)
+    return east, north, np.sqrt(east * east + north * north)

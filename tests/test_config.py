@@ -40,7 +40,7 @@ def test_partial_yaml_overrides_only_what_it_names(tmp_path):
     ({"ar": {"min_length_km": "long"}}, r"ARConfig.min_length_km: expected a number, got 'long'"),
     ({"ar": {"min_length_km": True}}, r"ARConfig.min_length_km: expected a finite number"),
     ({"ar": {"min_abs_centroid_lat_deg": 60, "max_abs_centroid_lat_deg": 30}}, "is below"),
-    ({"tc": {"mask_method": "box"}}, r"TCConfig.mask_method: must be one of gale, percentile, got 'box'"),
+    ({"tc": {"mask_method": "box"}}, r"TCConfig.mask_method: must be one of gale, radius, percentile, got 'box'"),
     ({"tc": {"wind_search_km": 0}}, r"TCConfig.wind_search_km: must be > 0"),
     ({"ivt": {"source": "era5"}}, r"IVTConfig.source: must be one of auto, levels, proxy"),
     ({"tc_exclusion_radius_factor": float("nan")}, "expected a finite number"),

@@ -1,0 +1,80 @@
+"""One time step in, one label map out: IVT -> tropical cyclones -> atmospheric rivers -> classes."""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from climseg.contract import AR, BACKGROUND, TC
+from labeling.ar import atmospheric_river_mask
+from labeling.config import LabelConfig
+from labeling.grid import check_grid, disc_window
+from labeling.ivt import integrated_vapor_transport, ivt_proxy
+from labeling.tc import detect_tc_centres, tropical_cyclone_mask
+
+
+class LabelResult(NamedTuple):
+    """Labels of one time step and what they were made from."""
+
+    labels: np.ndarray
+    """uint8 (lat, lon): 0 background, 1 TC, 2 AR (climseg.contract)."""
+    ivt: np.ndarray
+    """float64 (lat, lon), kg m-1 s-1, IVT magnitude (from levels or the proxy)."""
+    ar_mask: np.ndarray
+    """bool (lat, lon)."""
+    tc_mask: np.ndarray
+    """bool (lat, lon)."""
+    tc_centres: list
+    """list of labeling.tc.TCCentre."""
+
+
+def label_time_step(fields, lat_deg, lon_deg, *, config: LabelConfig, levels=None) -> LabelResult:
+    """Label tropical cyclones and atmospheric rivers in one time step.
+
+    Parameters
+    ----------
+    fields : mapping of CAM5 name -> ndarray (lat, lon)
+        The channels of ``climseg.contract.CHANNELS`` in CAM5 units (NaN = missing).
+    lat_deg, lon_deg : ndarray (lat,), (lon,), degrees, latitude ascending, longitude ascending in [0, 360)
+    config : LabelConfig
+    levels : dict, optional
+        ``Q`` (kg kg-1), ``U``, ``V`` (m s-1) of shape (plev, lat, lon) and ``plev`` (Pa); with them
+        IVT is integrated over the column, without them it is the TMQ * V850 proxy (per
+        ``config.ivt.source``).
+
+    Returns
+    -------
+    LabelResult
+
+    Notes
+    -----
+    TCs are found first. Cells within ``config.tc_exclusion_radius_factor`` radii of a TC centre, and
+    the TC mask itself, are excluded from the AR search, so a TC core (the highest IVT on the map)
+    never becomes or joins an AR. Where both masks still overlap, TC wins.
+    """
+    lat, lon = check_grid(lat_deg, lon_deg)
+    source = config.ivt.source
+    if source == "levels" and levels is None:
+        raise ValueError("IVT source 'levels' needs Q, U, V on pressure levels; the input has none")
+    if levels is not None and source in ("auto", "levels"):
+        missing = [k for k in ("Q", "U", "V", "plev") if k not in levels]
+        if missing:
+            raise ValueError(f"pressure-level input lacks {', '.join(missing)}")
+        _, _, ivt = integrated_vapor_transport(levels["Q"], levels["U"], levels["V"], levels["plev"], fields["PS"])
+    else:
+        _, _, ivt = ivt_proxy(fields["TMQ"], fields["U850"], fields["V850"])
+
+    centres = detect_tc_centres(fields, lat, lon, config=config.tc)
+    tc_mask = tropical_cyclone_mask(fields, lat, lon, centres, config=config.tc)
+
+    exclude = tc_mask.copy()
+    for c in centres:
+        reach = config.tc_exclusion_radius_factor * c.radius_km
+        if reach > 0:
+            rows, cols, dist = disc_window(lat, lon, c.lat_deg, c.lon_deg, reach)
+            exclude[np.ix_(rows, cols)] |= dist <= reach
+    ar_mask = atmospheric_river_mask(ivt, lat, lon, config=config.ar, exclude=exclude)
+
+    labels = np.full(ivt.shape, BACKGROUND, dtype=np.uint8)
+    labels[ar_mask] = AR
+    labels[tc_mask] = TC
+    return LabelResult(labels, ivt, ar_mask & ~tc_mask, tc_mask, centres)
