@@ -314,126 +314,159 @@ def _kill_hook(rank: int):
     return None
 
 
+class _Mover:
+    """One rank's side of the transfer: owner (reads, sends, writes locally) and writer (receives, writes)."""
+
+    def __init__(self, comm, plan, node_dir, sends, receives, *, reader, total_bytes, show_progress):
+        self.comm = comm.Dup()  # private message space
+        self.me, self.names, self.node_dir = self.comm.rank, plan.names, node_dir
+        self.sends, self.receives = sends, receives
+        self.items: queue.Queue = queue.Queue(maxsize=READ_AHEAD_CHUNKS)
+        self.reading_done = not sends
+        if sends:
+            threading.Thread(target=_read_ahead, args=(reader, plan, sorted(sends), self.items), daemon=True).start()
+        self.in_flight: deque = deque()  # (requests, chunk kept alive until they complete)
+        self.small_sends: list = []
+        self.local_file: StagedFileWriter | None = None
+        self.open_from: dict[int, StagedFileWriter] = {}  # sending rank -> its file being written here
+        self.counts = {"files_written": 0, "bytes_written": 0, "bytes_sent": 0}
+        self.to_receive = sum(1 for owner, _ in receives.values() if owner != self.me)
+        self.kill_after = _kill_hook(self.me)
+        # progress: rank 0 draws the bar from the other ranks' reports
+        self.bar = None
+        self.ranks_done, self.written_by_rank, self.written_elsewhere = 1, [0] * self.comm.size, 0
+        self.last_report, self.reported = time.monotonic(), 0
+        if self.me == 0 and show_progress:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="staging", file=sys.stderr,
+                            mininterval=PROGRESS_INTERVAL_S, disable=total_bytes == 0)
+
+    def run(self) -> dict:
+        from mpi4py import MPI
+
+        status = MPI.Status()
+        while True:
+            busy = waited = False
+            while self.in_flight and MPI.Request.Testall(self.in_flight[0][0]):
+                self.in_flight.popleft()
+                busy = True
+            if not self.reading_done and len(self.in_flight) < MAX_CHUNKS_IN_FLIGHT:
+                try:
+                    item = self.items.get(timeout=self._patience())  # wakes as soon as the reader has one
+                except queue.Empty:
+                    waited = True
+                else:
+                    self._send(*item)
+                    busy = True
+            message = self.comm.improbe(MPI.ANY_SOURCE, MPI.ANY_TAG, status)
+            if message is not None:
+                self._receive(message, status)
+                busy = True
+            self._report_progress()
+            if self._finished():
+                break
+            if not (busy or waited):
+                time.sleep(0.0005)
+        if self.me != 0:
+            self.small_sends.append(self.comm.isend(self.counts["bytes_written"], dest=0, tag=TAG_DONE))
+        MPI.Request.Waitall(self.small_sends)
+        if self.bar is not None:
+            self.bar.close()
+        self.comm.Free()
+        return self.counts
+
+    def _patience(self) -> float:
+        """Seconds to wait for the reader: long when no message can arrive, short otherwise."""
+        waiting_for_messages = self.to_receive > 0 or (self.me == 0 and self.ranks_done < self.comm.size)
+        return 0.001 if waiting_for_messages or self.in_flight else 0.1
+
+    def _finished(self) -> bool:
+        own_work_done = self.reading_done and not self.in_flight and self.to_receive == 0
+        return own_work_done and (self.me != 0 or self.ranks_done == self.comm.size)
+
+    def _send(self, kind, *rest) -> None:
+        """Handle one item of the reader thread: begin, chunk or end of file ``i``, done, or an error."""
+        if kind == "error":
+            raise rest[0]
+        if kind == "done":
+            self.reading_done = True
+            return
+        from mpi4py import MPI
+
+        i = rest[0]
+        remote = [dest for dest in self.sends[i] if dest != self.me]
+        if kind == "begin":
+            self.small_sends += [self.comm.isend(i, dest=dest, tag=TAG_BEGIN) for dest in remote]
+            if self.me in self.sends[i]:
+                self.local_file = StagedFileWriter(self.node_dir, self.names[i], source=self.receives[i][1])
+        elif kind == "chunk":
+            chunk, crc = rest[1], rest[2]
+            if remote:
+                requests = [self.comm.Isend([chunk, MPI.BYTE], dest=dest, tag=TAG_CHUNK) for dest in remote]
+                self.in_flight.append((requests, chunk))
+                self.counts["bytes_sent"] += len(chunk) * len(remote)
+            if self.local_file is not None:
+                self.local_file.write(chunk, crc=crc)
+        else:  # end
+            size, crc = rest[1], rest[2]
+            self.small_sends += [self.comm.isend((i, size, crc), dest=dest, tag=TAG_END) for dest in remote]
+            if self.local_file is not None:
+                self.local_file.commit(size, crc)
+                self.local_file = None
+                self._file_written(size)
+
+    def _receive(self, message, status) -> None:
+        from mpi4py import MPI
+
+        source, tag = status.Get_source(), status.Get_tag()
+        if tag == TAG_CHUNK:
+            buffer = bytearray(status.Get_count(MPI.BYTE))
+            message.Recv([buffer, MPI.BYTE])
+            self.open_from[source].write(buffer)
+        elif tag == TAG_BEGIN:
+            i = message.recv()
+            self.open_from[source] = StagedFileWriter(self.node_dir, self.names[i], source=self.receives[i][1])
+        elif tag == TAG_END:
+            i, size, crc = message.recv()
+            self.open_from.pop(source).commit(size, crc)
+            self.to_receive -= 1
+            self._file_written(size)
+        elif tag in (TAG_PROGRESS, TAG_DONE):
+            written = message.recv()
+            self.written_elsewhere += written - self.written_by_rank[source]
+            self.written_by_rank[source] = written
+            self.ranks_done += tag == TAG_DONE
+
+    def _file_written(self, size: int) -> None:
+        self.counts["files_written"] += 1
+        self.counts["bytes_written"] += size
+        if self.kill_after is not None and self.counts["files_written"] >= self.kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _report_progress(self) -> None:
+        written = self.counts["bytes_written"]
+        if self.bar is not None:
+            self.bar.update(self.written_elsewhere + written - self.bar.n)
+        elif self.me != 0 and written != self.reported and time.monotonic() - self.last_report > PROGRESS_INTERVAL_S:
+            self.reported, self.last_report = written, time.monotonic()
+            self.small_sends.append(self.comm.isend(written, dest=0, tag=TAG_PROGRESS))
+
+
 def transfer(comm, plan, node_dir, sends, receives, *, reader: SourceReader, total_bytes: int,
              show_progress: bool = True) -> dict:
     """Move the files: read and send what this rank owns, write what it is given; see the module doc.
 
+    Parameters
+    ----------
+    sends, receives : dict
+        As agreed by :func:`agree_on_transfers`.
+    total_bytes : int
+        Bytes all ranks write, for rank 0's progress bar.
+
     Returns this rank's counts: ``files_written``, ``bytes_written``, ``bytes_sent``.
     """
-    from mpi4py import MPI
-
-    comm = comm.Dup()  # private message space
-    me, names = comm.rank, plan.names
-    jobs = sorted(sends)
-    items: queue.Queue = queue.Queue(maxsize=READ_AHEAD_CHUNKS)
-    threading.Thread(target=_read_ahead, args=(reader, plan, jobs, items), daemon=True).start()
-    kill_after = _kill_hook(me)
-
-    in_flight: deque = deque()  # (requests, buffer kept alive until they complete)
-    small_sends: list = []
-    local_file: StagedFileWriter | None = None
-    open_from: dict[int, StagedFileWriter] = {}  # sending rank -> its file being written here
-    counts = {"files_written": 0, "bytes_written": 0, "bytes_sent": 0}
-    expected_receives = sum(1 for i, (owner, _) in receives.items() if owner != me)
-    received = 0
-    reading_done = not jobs
-    if reading_done:
-        items.get()  # the thread's ("done",)
-
-    bar = None
-    ranks_done, written_by_rank = 1, [0] * comm.size
-    if me == 0 and show_progress:
-        from tqdm import tqdm
-        bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="staging", file=sys.stderr,
-                   mininterval=PROGRESS_INTERVAL_S, disable=total_bytes == 0)
-    last_report, reported = time.monotonic(), 0
-
-    def file_written(size):
-        counts["files_written"] += 1
-        counts["bytes_written"] += size
-        if kill_after is not None and counts["files_written"] >= kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    status = MPI.Status()
-    while True:
-        busy = False
-        while in_flight and MPI.Request.Testall(in_flight[0][0]):
-            in_flight.popleft()
-            busy = True
-        if not reading_done and len(in_flight) < MAX_CHUNKS_IN_FLIGHT:
-            try:
-                item = items.get_nowait()
-            except queue.Empty:
-                item = None
-            if item is not None:
-                busy = True
-                kind, *rest = item
-                if kind == "error":
-                    raise rest[0]
-                if kind == "done":
-                    reading_done = True
-                else:
-                    i = rest[0]
-                    remote = [dest for dest in sends[i] if dest != me]
-                    if kind == "begin":
-                        small_sends += [comm.isend(i, dest=dest, tag=TAG_BEGIN) for dest in remote]
-                        if me in sends[i]:
-                            local_file = StagedFileWriter(node_dir, names[i], source=receives[i][1])
-                    elif kind == "chunk":
-                        chunk, crc = rest[1], rest[2]
-                        if remote:
-                            in_flight.append(([comm.Isend([chunk, MPI.BYTE], dest=dest, tag=TAG_CHUNK)
-                                               for dest in remote], chunk))
-                            counts["bytes_sent"] += len(chunk) * len(remote)
-                        if local_file is not None:
-                            local_file.write(chunk, crc=crc)
-                    else:  # end
-                        size, crc = rest[1], rest[2]
-                        small_sends += [comm.isend((i, size, crc), dest=dest, tag=TAG_END) for dest in remote]
-                        if local_file is not None:
-                            local_file.commit(size, crc)
-                            local_file = None
-                            file_written(size)
-        message = comm.improbe(MPI.ANY_SOURCE, MPI.ANY_TAG, status)
-        if message is not None:
-            busy = True
-            source, tag = status.Get_source(), status.Get_tag()
-            if tag == TAG_CHUNK:
-                buffer = bytearray(status.Get_count(MPI.BYTE))
-                message.Recv([buffer, MPI.BYTE])
-                open_from[source].write(buffer)
-            elif tag == TAG_BEGIN:
-                i = message.recv()
-                open_from[source] = StagedFileWriter(node_dir, names[i], source=receives[i][1])
-            elif tag == TAG_END:
-                i, size, crc = message.recv()
-                open_from.pop(source).commit(size, crc)
-                received += 1
-                file_written(size)
-            elif tag == TAG_PROGRESS:
-                written_by_rank[source] = message.recv()
-            elif tag == TAG_DONE:
-                written_by_rank[source] = message.recv()
-                ranks_done += 1
-        now = time.monotonic()
-        if bar is not None:
-            written_by_rank[0] = counts["bytes_written"]
-            bar.update(sum(written_by_rank) - bar.n)
-        elif me != 0 and now - last_report > PROGRESS_INTERVAL_S and counts["bytes_written"] != reported:
-            reported, last_report = counts["bytes_written"], now
-            small_sends.append(comm.isend(reported, dest=0, tag=TAG_PROGRESS))
-        own_work_done = reading_done and not in_flight and received == expected_receives
-        if own_work_done and (me != 0 or ranks_done == comm.size):
-            break
-        if not busy:
-            time.sleep(0.0005)
-    if me != 0:
-        small_sends.append(comm.isend(counts["bytes_written"], dest=0, tag=TAG_DONE))
-    MPI.Request.Waitall(small_sends)
-    if bar is not None:
-        bar.close()
-    comm.Free()
-    return counts
+    return _Mover(comm, plan, node_dir, sends, receives, reader=reader, total_bytes=total_bytes,
+                  show_progress=show_progress).run()
 
 
 def stage(comm, plan, node_dir, *, node_comm, stats: bytes | None = None, chunk_bytes: int = 16 << 20,

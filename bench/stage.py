@@ -1,0 +1,117 @@
+"""Staging benchmark: bytes read from the source and wall time of `climseg stage` against baselines.
+
+One node, 4 ranks (all ranks share one node-local directory), a few hundred generated sample files:
+
+- read amplification: bytes read from the source / bytes of the distinct needed files (goal 1.00),
+  beside the naive scheme in which every rank reads its own sample (each distinct file of it once);
+- wall time: `climseg stage` against a plain copy (``shutil.copy``) of the same distinct files into
+  a directory on the same file system, measured in the same run (goal: within 1.5x). The staging time
+  is the one measured inside the job (plan broadcast to the end, as in its summary); the time of the
+  whole ``mpirun`` command, which adds launching 4 Python processes, is printed beside it.
+
+Both read the source files from the page cache (they were just written): this measures the staging
+machinery, not the shared file system. Run from the repository root::
+
+    .venv/bin/python bench/stage.py                    # 300 files of 3.5 MB (192 x 288 x 16 float32)
+    .venv/bin/python bench/stage.py --lat 768 --lon 1152 --files 100    # full-size samples (57 MB)
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from climseg.contract import DATA_KEY, LABELS_KEY, sample_file_name
+from staging.plan import make_plan
+
+
+def write_samples(folder: Path, n: int, lat: int, lon: int) -> list[Path]:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(n):
+        path = folder / sample_file_name(dt.date(2000, 1, 1) + dt.timedelta(days=k // 8), k % 8)
+        with h5py.File(path, "w") as f:
+            f[DATA_KEY] = rng.random((lat, lon, 16), dtype=np.float32)
+            f[LABELS_KEY] = rng.integers(0, 3, (lat, lon), dtype=np.uint8)
+        paths.append(path)
+    return paths
+
+
+def plain_copy(files, target: Path) -> float:
+    target.mkdir()
+    start = time.perf_counter()
+    for path in files:
+        shutil.copy(path, target)
+    return time.perf_counter() - start
+
+
+def staging_run(src: Path, target: Path, args) -> tuple[float, dict]:
+    bin_dir = Path(sys.executable).parent
+    command = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", str(args.ranks),
+               str(bin_dir / "climseg"), "stage", "--train", str(src), "--samples-per-rank", str(args.samples_per_rank),
+               "--seed", "0", "--node-local-dir", str(target), "--no-progress"]
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    start = time.perf_counter()
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    return wall, json.loads((target / "stage_summary.json").read_text())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--files", type=int, default=300, help="sample files to generate")
+    parser.add_argument("--lat", type=int, default=192)
+    parser.add_argument("--lon", type=int, default=288)
+    parser.add_argument("--ranks", type=int, default=4)
+    parser.add_argument("--samples-per-rank", type=int, default=250, help="the paper's 250")
+    parser.add_argument("--repeats", type=int, default=2, help="best of this many runs of each")
+    parser.add_argument("--workdir", default=None, help="where to generate (default: a temporary directory)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(dir=args.workdir, prefix="bench-stage-") as tmp:
+        tmp = Path(tmp)
+        files = write_samples(tmp / "source", args.files, args.lat, args.lon)
+        plan = make_plan(files, n_ranks=args.ranks, samples_per_rank=args.samples_per_rank, seed=0,
+                         node_of_rank=[0] * args.ranks)
+        size = {i: os.path.getsize(path) for i, path in enumerate(plan.sources)}
+        distinct_bytes = sum(size.values())
+        naive_bytes = sum(size[i] for rank in range(args.ranks) for i in plan.needed_by_rank(rank))
+
+        copy_s, stage_s, stage_wall_s, summary = [], [], [], None
+        for repeat in range(args.repeats):
+            copy_s.append(plain_copy(plan.sources, tmp / f"copy{repeat}"))
+            wall, summary = staging_run(tmp / "source", tmp / f"stage{repeat}", args)
+            stage_wall_s.append(wall)
+            stage_s.append(summary["seconds"])
+            shutil.rmtree(tmp / f"copy{repeat}")
+        staged = tmp / f"stage{args.repeats - 1}"
+        assert all(os.path.getsize(staged / name) == size[i] for i, name in enumerate(plan.names))
+
+    copy, stage, wall = min(copy_s), min(stage_s), min(stage_wall_s)
+    read_ratio = summary["source_bytes_read"] / distinct_bytes
+    print(f"{args.files} files of {args.lat} x {args.lon} x 16 float32 ({size[0] / 1e6:.1f} MB each), "
+          f"{args.ranks} ranks on one node, {args.samples_per_rank} samples per rank, best of {args.repeats}")
+    print(f"{'distinct files needed':<44}{len(plan.sources):>10}  ({distinct_bytes / 1e9:.3f} GB)")
+    print(f"{'bytes read from the source, staging':<44}{summary['source_bytes_read'] / 1e9:>10.3f} GB")
+    print(f"{'bytes read from the source, naive per rank':<44}{naive_bytes / 1e9:>10.3f} GB")
+    print(f"{'read amplification, staging':<44}{read_ratio:>10.2f}  (goal: 1.00)")
+    print(f"{'read amplification, naive per rank':<44}{naive_bytes / distinct_bytes:>10.2f}")
+    print(f"{'plain copy of the distinct files':<44}{copy:>10.2f} s  ({distinct_bytes / copy / 1e9:.2f} GB/s)")
+    print(f"{'climseg stage, inside the job':<44}{stage:>10.2f} s  ({distinct_bytes / stage / 1e9:.2f} GB/s)")
+    print(f"{'climseg stage, whole mpirun command':<44}{wall:>10.2f} s  (ratio to copy {wall / copy:.2f})")
+    print(f"ratio: {stage / copy:.2f} (staging time inside the job / plain copy time; goal: <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
