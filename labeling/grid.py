@@ -220,7 +220,8 @@ def relative_vorticity(u, v, lat_deg, lon_deg):
     for row, neighbour in ((0, 1), (lat.size - 1, lat.size - 2)):
         if pole[row]:
             ring_phi = phi[neighbour]
-            ring_u = np.nanmean(u[neighbour])
+            ring = u[neighbour][np.isfinite(u[neighbour])]
+            ring_u = ring.mean() if ring.size else np.nan
             sign = 1.0 if lat[row] > 0 else -1.0
             zeta[row] = sign * ring_u * np.cos(ring_phi) / (EARTH_RADIUS_M * (1.0 - abs(np.sin(ring_phi))))
     return zeta
