@@ -1,0 +1,136 @@
+"""``climseg label``, ``climseg stats`` and ``climseg plot``: the command lines of the labelling stage."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from climseg.cli import CommandError
+
+
+# ---------------------------------------------------------------------------------------------- label
+def label_parser(parser) -> None:
+    """Arguments of ``climseg label``."""
+    parser.description = (
+        "Label CAM5-style netCDF model output: find tropical cyclones (850 hPa vorticity, closed PSL minimum, "
+        "warm core, surface wind) and atmospheric rivers (IVT percentile, length and width filters), and write "
+        "one DeepCAM-format sample DIR/data-YYYY-MM-DD-TT-R.h5 per time step (16 channels + labels 0/1/2 + "
+        "provenance). A file that fails is reported in one line and loses only its own samples.")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
+                        help="netCDF files (<case>.cam.h2.YYYY-MM-DD-00000.nc), or directories of them")
+    parser.add_argument("--out", required=True, metavar="DIR", help="directory for the sample files")
+    parser.add_argument("--config", metavar="LABEL.yaml",
+                        help="labelling parameters (YAML: ivt/ar/tc sections; missing keys keep their defaults)")
+    parser.add_argument("--workers", type=int, default=1, help="files labelled in parallel processes")
+    parser.add_argument("--run", type=int, default=1, help="ensemble run R in the sample names")
+
+
+def _netcdf_inputs(inputs) -> list[Path]:
+    paths = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(item.glob("*.nc"))
+            if not found:
+                raise CommandError(f"{item}: directory holds no .nc files")
+            paths.extend(found)
+        else:
+            paths.append(item)
+    return paths
+
+
+def label_command(args) -> int:
+    """Run ``climseg label``."""
+    from tqdm import tqdm
+
+    from labeling.config import LabelConfig
+    from labeling.pipeline import label_files
+
+    paths = _netcdf_inputs(args.inputs)
+    if not paths:
+        raise CommandError("no input files given (INPUT.nc ...)")
+    if args.workers < 1:
+        raise CommandError(f"--workers {args.workers}: must be at least 1")
+    if args.run < 0:
+        raise CommandError(f"--run {args.run}: must be >= 0")
+    try:
+        config = LabelConfig.from_yaml(args.config) if args.config else LabelConfig()
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error)) from None
+
+    failures = []
+    with tqdm(total=len(paths), unit="file", desc="files", position=0) as files_bar, \
+            tqdm(unit="step", desc="time steps", position=1) as steps_bar:
+        def on_file(result):
+            files_bar.update(1)
+            if result.error:
+                failures.append(result.error)
+                tqdm.write(f"climseg label: error: {result.error}", file=sys.stderr)
+
+        results = label_files(paths, args.out, config=config, run=args.run, workers=args.workers,
+                              on_step=lambda: steps_bar.update(1), on_file=on_file)
+    samples = sum(len(r.written) for r in results)
+    print(f"wrote {samples} sample(s) from {len(paths) - len(failures)} of {len(paths)} file(s) to {args.out}")
+    if failures:
+        print(f"climseg label: {len(failures)} file(s) failed (their samples were not kept)", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- stats
+def stats_parser(parser) -> None:
+    """Arguments of ``climseg stats``."""
+    parser.description = (
+        "Per-channel statistics of sample files (stats.h5: climate/count, mean, sqmean, minval, maxval, "
+        "each (16,) float64) and the class frequencies of their labels (climate/class_counts, "
+        "climate/class_frequencies), in one streaming pass.")
+    parser.add_argument("samples", nargs="*", metavar="SAMPLES",
+                        help="directories of data-*.h5 files (searched recursively), sample files, or .txt lists")
+    parser.add_argument("--out", required=True, metavar="stats.h5", help="statistics file to write")
+
+
+def stats_command(args) -> int:
+    """Run ``climseg stats``."""
+    from tqdm import tqdm
+
+    from climseg.split import find_samples
+    from labeling.stats import compute_stats, write_stats
+
+    if not args.samples:
+        raise CommandError("no samples given (directories, sample files or .txt lists)")
+    try:
+        paths = find_samples(args.samples)
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    if not paths:
+        raise CommandError(f"{' '.join(args.samples)}: no sample files (data-*.h5) found")
+    try:
+        with tqdm(total=len(paths), unit="file", desc="stats") as bar:
+            stats = compute_stats(paths, on_file=lambda: bar.update(1))
+        write_stats(args.out, stats)
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    frequencies = ", ".join(f"{f:.4f}" for f in stats.class_frequencies)
+    print(f"wrote {args.out}: {stats.files} sample(s); class frequencies (background, TC, AR) {frequencies}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- plot
+def plot_parser(parser) -> None:
+    """Arguments of ``climseg plot``."""
+    parser.description = ("Quick-look map of one sample file: IVT (proxy from TMQ, U850, V850) or TMQ on a "
+                          "lat/lon map, with the TC (red) and AR (white) masks outlined.")
+    parser.add_argument("sample", metavar="SAMPLE.h5", help="a sample file (ours or the public DeepCAM ones)")
+    parser.add_argument("--out", required=True, metavar="PNG", help="picture to write")
+    parser.add_argument("--field", choices=("ivt", "tmq"), default="ivt", help="field drawn under the masks")
+
+
+def plot_command(args) -> int:
+    """Run ``climseg plot``."""
+    from labeling.plot import plot_sample
+
+    try:
+        out = plot_sample(args.sample, args.out, field=args.field)
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,143 @@
+"""Label netCDF files: read -> label each time step -> write one sample file per time step.
+
+One input file is the unit of work and of failure. A file that fails (unreadable, missing variable,
+all-missing field, ...) loses only its own samples: those it wrote in this run are removed again, so a
+rerun starts clean, and the other files' samples stay. Every sample file is written to a temporary name
+and renamed when complete, so nothing half-written is ever left in the output directory.
+
+With ``workers > 1`` files are labelled in parallel processes (``spawn``: each worker imports numpy,
+xarray and the labelling code, never TensorFlow).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import queue
+from pathlib import Path
+from typing import NamedTuple
+
+from climseg.contract import sample_file_name
+
+
+class FileResult(NamedTuple):
+    """What labelling one input file gave."""
+
+    source: Path
+    written: list
+    """Sample files written (Paths), in time order."""
+    error: str | None
+    """One-line error naming the file, or None."""
+
+
+def label_file(path, out_dir, *, config, run: int = 1, on_step=None) -> list[Path]:
+    """Label every time step of one netCDF file into ``out_dir``; return the sample paths.
+
+    Raises ValueError / OSError naming the file (after removing the samples it wrote in this call).
+    """
+    from labeling.labels import label_time_step
+    from labeling.reading import open_model_output
+    from labeling.sample import class_map, provenance, stack_channels, write_sample
+
+    path, out_dir = Path(path), Path(out_dir)
+    written = []
+    try:
+        with open_model_output(path) as model:
+            for step in range(len(model)):
+                fields, levels = model.read_step(step)
+                try:
+                    result = label_time_step(fields, model.lat_deg, model.lon_deg, config=config, levels=levels)
+                except ValueError as error:
+                    raise ValueError(f"{path}: time step {step} ({model.time_label(step)}): {error}") from None
+                date, step_of_day = model.sample_time(step)
+                ivt_source = "levels" if levels is not None and config.ivt.source != "proxy" else "proxy"
+                attrs = provenance(source_file=path.resolve(), time_index=step, time=model.time_label(step),
+                                   calendar=model.calendar, config=config, orientation=model.orientation,
+                                   ivt_source=ivt_source, tc_centres=result.tc_centres)
+                target = out_dir / sample_file_name(date, step_of_day, run)
+                labels = class_map(result.tc_mask, result.ar_mask)  # TC wins where both
+                write_sample(target, stack_channels(fields), labels, model.lat_deg, model.lon_deg, attrs=attrs)
+                written.append(target)
+                if on_step is not None:
+                    on_step()
+    except BaseException:
+        for sample in written:
+            sample.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _label_file_caught(path, out_dir, config, run, on_step=None) -> FileResult:
+    """Run :func:`label_file`, turning an error into a one-line message naming the file."""
+    try:
+        return FileResult(Path(path), label_file(path, out_dir, config=config, run=run, on_step=on_step), None)
+    except (ValueError, OSError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    except Exception as error:  # a bug, but still one line, and the other files go on
+        message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    if not message.startswith(str(path)):
+        message = f"{path}: {message}"
+    return FileResult(Path(path), [], message)
+
+
+_step_queue = None
+"""In a worker process: where each labelled time step is reported to the parent."""
+
+
+def _init_worker(step_queue):
+    global _step_queue
+    _step_queue = step_queue
+
+
+def _label_file_in_worker(path, out_dir, config, run) -> FileResult:
+    return _label_file_caught(path, out_dir, config, run, on_step=lambda: _step_queue.put(1))
+
+
+def label_files(paths, out_dir, *, config, run: int = 1, workers: int = 1, on_step=None, on_file=None):
+    """Label many netCDF files, ``workers`` at a time; return one :class:`FileResult` per input, in order.
+
+    ``on_step()`` is called after each labelled time step, ``on_file(result)`` after each file.
+    Raises ValueError for an empty list of inputs.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("no input files to label")
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    results = {}
+    if workers <= 1 or len(paths) == 1:
+        for path in paths:
+            result = _label_file_caught(path, out_dir, config, run, on_step=on_step)
+            results[path] = result
+            if on_file is not None:
+                on_file(result)
+        return [results[p] for p in paths]
+
+    context = multiprocessing.get_context("spawn")
+    step_queue = context.Queue()
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(paths)), mp_context=context,
+                                                initializer=_init_worker, initargs=(step_queue,)) as pool:
+        pending = {pool.submit(_label_file_in_worker, path, out_dir, config, run): path for path in paths}
+        while pending:
+            done, _ = concurrent.futures.wait(pending, timeout=0.2, return_when=concurrent.futures.FIRST_COMPLETED)
+            _drain(step_queue, on_step)
+            for future in done:
+                path = pending.pop(future)
+                try:
+                    result = future.result()
+                except Exception as error:  # the worker process died
+                    result = FileResult(path, [], f"{path}: worker failed ({type(error).__name__}: {error})")
+                results[path] = result
+                if on_file is not None:
+                    on_file(result)
+        _drain(step_queue, on_step)
+    return [results[p] for p in paths]
+
+
+def _drain(step_queue, on_step):
+    while True:
+        try:
+            step_queue.get_nowait()
+        except queue.Empty:
+            return
+        if on_step is not None:
+            on_step()
