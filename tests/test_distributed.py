@@ -1,0 +1,267 @@
+"""Tests of training.distributed: one process in this interpreter, two ranks under mpirun.
+
+The MPI tests launch the scripts in tests/mpi_scripts/ (each launch costs a TensorFlow import per rank,
+so the assertions share two launches of the training script and one of the failure script).
+"""
+
+import dataclasses
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS)
+import tensorflow as tf
+
+from training import distributed
+
+SCRIPTS = Path(__file__).parent / "mpi_scripts"
+MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
+
+
+@pytest.fixture(autouse=True)
+def one_process():
+    distributed.init()
+
+
+# ---------------------------------------------------------------- one process: everything is the identity
+
+def test_one_process_is_rank_zero_of_one():
+    distributed.init()  # idempotent
+    assert (distributed.rank(), distributed.size(), distributed.local_rank(), distributed.local_size()) == (0, 1, 0, 1)
+    assert distributed.is_root()
+
+
+def test_functions_before_init_raise(monkeypatch):
+    monkeypatch.setattr(distributed, "_initialized", False)
+    for call in (distributed.rank, distributed.size, distributed.barrier, lambda: distributed.shard([1])):
+        with pytest.raises(RuntimeError, match="init"):
+            call()
+
+
+def test_allreduce_gradients_with_one_process_keeps_values_none_and_densifies_slices():
+    slices = tf.IndexedSlices(tf.constant([[2.0, 3.0]]), tf.constant([1]), tf.constant([3, 2]))
+    averaged = distributed.allreduce_gradients([tf.constant([1.0, -1.0]), None, slices])
+    np.testing.assert_array_equal(averaged[0], [1.0, -1.0])
+    assert averaged[1] is None
+    np.testing.assert_array_equal(averaged[2], [[0, 0], [2, 3], [0, 0]])
+
+    @tf.function
+    def in_graph(x):
+        return distributed.allreduce_gradients([x, None], compression="fp16")
+
+    result = in_graph(tf.constant([0.5]))
+    np.testing.assert_array_equal(result[0], [0.5])
+    assert result[1] is None
+
+
+def test_allreduce_gradients_rejects_unknown_compression():
+    with pytest.raises(ValueError, match="'bf8'"):
+        distributed.allreduce_gradients([tf.constant(1.0)], compression="bf8")
+
+
+def test_allreduce_sum_and_mean_with_one_process():
+    confusion = np.arange(9, dtype=np.int64).reshape(3, 3)
+    summed = distributed.allreduce_sum(confusion)
+    assert isinstance(summed, np.ndarray)
+    np.testing.assert_array_equal(summed, confusion)
+    np.testing.assert_array_equal(distributed.allreduce_sum(tf.constant([1, 2])), [1, 2])
+    mean = distributed.allreduce_mean(np.float32(0.25))
+    assert isinstance(mean, float) and mean == 0.25
+    distributed.barrier()
+    variable = tf.Variable([1.0, 2.0])
+    distributed.broadcast_variables([variable])
+    np.testing.assert_array_equal(variable, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("rank, size, drop_remainder, expected", [
+    (0, 1, False, list(range(7))),
+    (0, 3, False, [0, 3, 6]),
+    (2, 3, False, [2, 5]),
+    (0, 3, True, [0, 3]),
+    (2, 3, True, [2, 5]),
+])
+def test_shard_is_strided(monkeypatch, rank, size, drop_remainder, expected):
+    monkeypatch.setattr(distributed, "rank", lambda: rank)
+    monkeypatch.setattr(distributed, "size", lambda: size)
+    assert distributed.shard(range(7), drop_remainder=drop_remainder) == expected
+
+
+def test_shards_of_all_ranks_partition_the_list(monkeypatch):
+    items = [f"data-{i}.h5" for i in range(10)]
+    monkeypatch.setattr(distributed, "size", lambda: 4)
+    shards = []
+    for r in range(4):
+        monkeypatch.setattr(distributed, "rank", lambda: r)
+        shards.append(distributed.shard(items))
+    assert sorted(sum(shards, [])) == sorted(items)
+    assert {len(s) for s in shards} == {2, 3}
+
+
+def test_shard_with_fewer_items_than_ranks_raises(monkeypatch):
+    monkeypatch.setattr(distributed, "size", lambda: 4)
+    with pytest.raises(ValueError, match="3 item.* over 4 ranks"):
+        distributed.shard(["a", "b", "c"])
+
+
+def test_fail_fast_with_one_process_lets_the_exception_through():
+    with pytest.raises(KeyError, match="boom"):
+        with distributed.fail_fast():
+            raise KeyError("boom")
+    with pytest.raises(SystemExit):
+        with distributed.fail_fast():
+            sys.exit(0)
+
+
+# ---------------------------------------------------------------- Horovod settings
+
+def test_horovod_environment_maps_config_keys_to_variables():
+    environment = distributed.horovod_environment({
+        "hierarchical_allreduce": True, "hierarchical_allgather": False, "fusion_threshold_mb": 64,
+        "cycle_time_ms": 2.5, "cache_capacity": 0, "timeline": Path("run/timeline.json"), "log_level": "debug",
+        "autotune": None})
+    assert environment == {
+        "HOROVOD_HIERARCHICAL_ALLREDUCE": "1", "HOROVOD_HIERARCHICAL_ALLGATHER": "0",
+        "HOROVOD_FUSION_THRESHOLD": str(64 * 1024 * 1024), "HOROVOD_CYCLE_TIME": "2.5",
+        "HOROVOD_CACHE_CAPACITY": "0", "HOROVOD_TIMELINE": "run/timeline.json", "HOROVOD_LOG_LEVEL": "DEBUG"}
+    assert set(distributed.HOROVOD_DEFAULTS) == {variable for variable, _ in distributed.HOROVOD_CONFIG_KEYS.values()}
+
+
+def test_horovod_environment_accepts_a_dataclass():
+    @dataclasses.dataclass
+    class Horovod:
+        hierarchical_allreduce: bool = True
+        fusion_threshold_mb: float | None = None
+
+    assert distributed.horovod_environment(Horovod()) == {"HOROVOD_HIERARCHICAL_ALLREDUCE": "1"}
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"hierarchical": True}, "unknown horovod setting 'hierarchical'"),
+    ({"fusion_threshold_mb": -1}, "fusion_threshold_mb: expected a number >= 0"),
+    ({"fusion_threshold_mb": "64"}, "fusion_threshold_mb: expected a number >= 0"),
+    ({"cache_capacity": 2.5}, "cache_capacity: expected a whole number"),
+    ({"hierarchical_allreduce": "yes"}, "hierarchical_allreduce: expected true or false"),
+    ({"timeline": ""}, "timeline: expected a file path"),
+    ({"log_level": "loud"}, "log_level: expected one of TRACE"),
+    (["hierarchical_allreduce"], "must be a mapping"),
+])
+def test_horovod_environment_rejects_bad_settings(config, message):
+    with pytest.raises(ValueError, match=message):
+        distributed.horovod_environment(config)
+
+
+def test_horovod_settings_show_defaults_and_the_environment(monkeypatch):
+    monkeypatch.delenv("HOROVOD_CYCLE_TIME", raising=False)
+    monkeypatch.setenv("HOROVOD_HIERARCHICAL_ALLREDUCE", "1")
+    monkeypatch.setenv("HOROVOD_SOMETHING_NEW", "x")
+    settings = distributed.horovod_settings()
+    assert settings["HOROVOD_CYCLE_TIME"] == "1"
+    assert settings["HOROVOD_HIERARCHICAL_ALLREDUCE"] == "1"
+    assert settings["HOROVOD_SOMETHING_NEW"] == "x"
+
+
+def test_init_sets_configured_variables_but_the_environment_wins(monkeypatch, caplog):
+    monkeypatch.setattr(distributed, "_initialized", False)
+    monkeypatch.delenv("HOROVOD_CYCLE_TIME", raising=False)
+    monkeypatch.setenv("HOROVOD_FUSION_THRESHOLD", "1048576")
+    with caplog.at_level("INFO", logger="training.distributed"):
+        distributed.init(settings={"cycle_time_ms": 3, "fusion_threshold_mb": 64})
+    import os
+    assert os.environ["HOROVOD_CYCLE_TIME"] == "3"
+    assert os.environ["HOROVOD_FUSION_THRESHOLD"] == "1048576"
+    assert "HOROVOD_FUSION_THRESHOLD=1048576," in caplog.text
+    assert "HOROVOD_HIERARCHICAL_ALLREDUCE=0 (default)" in caplog.text or "HOROVOD_HIERARCHICAL_ALLREDUCE=1" in caplog.text
+
+
+def test_without_horovod_one_process_falls_back_and_a_parallel_launch_fails(monkeypatch):
+    monkeypatch.setattr(distributed, "_initialized", False)
+    monkeypatch.setattr(distributed, "_hvd", None)
+    monkeypatch.setitem(sys.modules, "horovod.tensorflow", None)  # import raises ImportError
+    for name in distributed._LAUNCHER_SIZE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    distributed.init()
+    assert (distributed.rank(), distributed.size()) == (0, 1)
+    np.testing.assert_array_equal(distributed.allreduce_gradients([tf.constant([2.0])])[0], [2.0])
+
+    monkeypatch.setattr(distributed, "_initialized", False)
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError, match="launched as 2 ranks, but Horovod cannot be imported"):
+        distributed.init()
+
+
+# ---------------------------------------------------------------- two ranks under mpirun
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Weights of the training script on one process (batch 2b) and on two ranks (batch b each)."""
+    one, two = tmp_path_factory.mktemp("one_rank"), tmp_path_factory.mktemp("two_ranks")
+    script = str(SCRIPTS / "dist_training.py")
+    for command, out in (([sys.executable, script], one), ([*MPIRUN, "-np", "2", sys.executable, script], two)):
+        result = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, errors="replace",
+                                timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return (dict(np.load(one / "rank0.npz")),
+            [dict(np.load(two / f"rank{r}.npz")) for r in range(2)])
+
+
+def _arrays(weights, phase):
+    return [weights[key] for key in sorted(weights, key=lambda k: int(k.rsplit("_", 1)[1]) if "_" in k else -1)
+            if key.startswith(phase + "_")]
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_broadcast_makes_ranks_start_equal_despite_different_seeds(trained):
+    _, (rank0, rank1) = trained
+    assert rank0["size"] == 2
+    assert any(not np.array_equal(a, b) for a, b in zip(_arrays(rank0, "seeded"), _arrays(rank1, "seeded")))
+    for a, b in zip(_arrays(rank0, "initial"), _arrays(rank1, "initial")):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["lag0", "lag1", "resumed"])
+def test_weights_are_bit_identical_on_all_ranks_after_training(trained, phase):
+    _, (rank0, rank1) = trained
+    for a, b in zip(_arrays(rank0, phase), _arrays(rank1, phase), strict=True):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["lag0", "lag1"])
+def test_two_ranks_with_batch_b_match_one_rank_with_batch_2b(trained, phase):
+    single, (rank0, _) = trained
+    for initial, one, two in zip(_arrays(single, "initial"), _arrays(single, phase), _arrays(rank0, phase)):
+        # float32 sums in a different order: agreement to 1e-6, while training moved the weights by far more
+        np.testing.assert_allclose(two, one, rtol=0, atol=1e-6)
+        assert np.abs(one - initial).max() > 1e-3
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_lagged_run_resumed_on_two_ranks_equals_uninterrupted_run(trained):
+    single, ranks = trained
+    for weights in (single, *ranks):
+        for resumed, uninterrupted in zip(_arrays(weights, "resumed"), _arrays(weights, "lag1"), strict=True):
+            assert np.array_equal(resumed, uninterrupted)
+
+
+@pytest.mark.mpi
+def test_exception_on_one_rank_ends_the_job_with_its_message():
+    started = time.monotonic()
+    result = subprocess.run([*MPIRUN, "-np", "2", sys.executable, str(SCRIPTS / "dist_failure.py")],
+                            capture_output=True, text=True, errors="replace", timeout=120)
+    ended = time.monotonic()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "rank 1: RuntimeError: sample file data-2000-01-01-00-1.h5 is corrupt (planted failure)" in output
+    assert "MPI_ABORT was invoked on rank 1" in output
+    raised_at = float(output.split("raising at monotonic ")[1].split()[0])
+    assert ended - raised_at < 15, f"the job took {ended - raised_at:.1f} s to end after the exception"
+    assert ended - started < 120
