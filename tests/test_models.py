@@ -39,6 +39,9 @@ def test_default_tiramisu_is_the_papers_35_layer_7_8m_network():
     assert within(model.count_params(), 7.8e6, 0.035)
     kernels = [v for v in model.trainable_variables if "kernel" in v.name]
     assert {tuple(v.shape[:2]) for v in kernels} == {(5, 5), (1, 1), (3, 3)}
+    other = TiramisuConfig(blocks=(1, 3, 2), growth_rate=6, kernel_size=3, first_filters=10)
+    assert (build_model("tiramisu", (16, 16, 7), num_classes=4, config=other).count_params()
+            == reference_parameter_count(other, input_channels=7, num_classes=4))
 
 
 def test_default_deeplabv3plus_is_the_papers_66_layer_43_7m_network():

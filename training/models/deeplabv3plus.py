@@ -10,9 +10,11 @@
   features of the first stage (1/4) -> two 3x3 convs -> two transposed convs (1/2, 1/1) -> concatenated
   with two 3x3 convs on the input itself (64, 128 channels) -> two 3x3 convs -> 1x1 logits.
 
-Every convolution is followed by batch norm and ReLU except the logits, the residual branch's last 1x1
-and shortcut projections (pre-activation ResNet) and the image-pooling conv (no batch norm over one
-pixel per sample; it has a bias instead). Weight layers: 49 in the ResNet-50 trunk + 6 in ASPP + 11 in
+Every convolution and transposed convolution is followed by batch norm and ReLU except the logits, the
+root conv, the residual branch's last 1x1 and the shortcut projections (pre-activation ResNet: the next
+unit normalizes its input) and the image-pooling conv (no batch norm over one pixel per sample; it has a
+bias and ReLU instead). Atrous convolutions with rates beyond the feature map (small test grids) are
+valid: they see zero padding. Weight layers: 49 in the ResNet-50 trunk + 6 in ASPP + 11 in
 the decoder = 66, as in the paper (the 4 shortcut projections are not counted, as usual for ResNets).
 Parameters: 43.7M with 16 input channels.
 
