@@ -52,7 +52,8 @@ def stage_parser(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (the summary is still printed)")
 
 
-def _stats_bytes(path) -> bytes:
+def read_stats_file(path) -> bytes:
+    """The bytes of ``stats.h5`` at ``path``, after checking it holds the statistics of the data contract."""
     import h5py
 
     try:
@@ -65,18 +66,16 @@ def _stats_bytes(path) -> bytes:
     return Path(path).read_bytes()
 
 
-def _node_local_dir(template: str, node_comm) -> Path:
+def expand_node_local_dir(template: str) -> Path:
+    """``template`` with ``~`` and environment variables expanded; CommandError if a variable is unset."""
     path = os.path.expandvars(os.path.expanduser(template))
     if "$" in path:
         raise CommandError(f"--node-local-dir {template}: an environment variable is not set here ({path})")
-    paths = node_comm.allgather(path)
-    if len(set(paths)) > 1:
-        raise CommandError(f"--node-local-dir {template}: the ranks of one node disagree on the path: "
-                           f"{', '.join(sorted(set(paths)))}")
     return Path(path)
 
 
-def _plan_and_stats(args, node_of_rank):
+def plan_from_args(args, node_of_rank):
+    """The staging plan and the stats file's bytes (or None) of a ``climseg stage`` command line."""
     if args.samples_per_rank < 1:
         raise CommandError(f"--samples-per-rank must be at least 1, got {args.samples_per_rank}")
     if not 1 / 256 <= args.chunk_mib <= 1024:
@@ -89,7 +88,7 @@ def _plan_and_stats(args, node_of_rank):
                          validation_samples_per_rank=args.validation_samples_per_rank, node_of_rank=node_of_rank)
     except ValueError as error:
         raise CommandError(str(error)) from None
-    stats = _stats_bytes(args.stats) if args.stats else None
+    stats = read_stats_file(args.stats) if args.stats else None
     print(f"climseg stage: {plan.n_ranks} ranks on {plan.n_nodes} nodes, {plan.samples_per_rank} training "
           f"samples per rank from {len(train)} files, {plan.validation_samples_per_rank} validation samples per "
           f"rank from {len(validation)} files, seed {plan.seed}: {len(plan.sources)} distinct files",
@@ -110,8 +109,12 @@ def stage_command(args):
             if node_id is None:
                 raise CommandError(f"--node-id-from-env {args.node_id_from_env}: not set on rank {comm.rank}")
         node_comm, node_of_rank = transfer.node_layout(comm, node_id=node_id)
-        node_dir = _node_local_dir(args.node_local_dir, node_comm)
-        plan, stats = _plan_and_stats(args, node_of_rank) if comm.rank == 0 else (None, None)
+        node_dir = expand_node_local_dir(args.node_local_dir)
+        paths = node_comm.allgather(str(node_dir))
+        if len(set(paths)) > 1:
+            raise CommandError(f"--node-local-dir {args.node_local_dir}: the ranks of one node disagree on the "
+                               f"path: {', '.join(sorted(set(paths)))}")
+        plan, stats = plan_from_args(args, node_of_rank) if comm.rank == 0 else (None, None)
         plan, stats = comm.bcast((plan, stats), root=0)
         summary = transfer.stage(comm, plan, node_dir, node_comm=node_comm, stats=stats,
                                  chunk_bytes=int(args.chunk_mib * 2**20), show_progress=not args.no_progress)

@@ -142,8 +142,8 @@ class StagedFileWriter:
         self.node_dir, self.name, self.source = Path(node_dir), name, source
         self.size, self.crc = 0, 0
         self._output = contextlib.ExitStack()
-        tmp = self._output.enter_context(atomic_output(self.node_dir / name))
         try:
+            tmp = self._output.enter_context(atomic_output(self.node_dir / name))
             self._file = open(tmp, "wb", buffering=0)
         except OSError as error:
             self.discard()
@@ -218,7 +218,8 @@ def node_layout(comm, *, node_id=None):
     return node_comm, node_of_rank
 
 
-def _source_signature(path) -> dict:
+def source_signature(path) -> dict:
+    """``{"source": path, "size": bytes, "mtime_ns": int}`` of a source file; OSError naming it if unusable."""
     try:
         info = os.stat(path)
     except OSError as error:
@@ -252,7 +253,7 @@ def agree_on_transfers(comm, plan, node_dir) -> Transfers:
     tells the writers which files they will receive.
     """
     me, node = comm.rank, plan.node_of_rank[comm.rank]
-    signatures = {i: _source_signature(plan.sources[i]) for i in plan.read_list(me)}
+    signatures = {i: source_signature(plan.sources[i]) for i in plan.read_list(me)}
     reports = [[] for _ in range(comm.size)]
     names = plan.names
     for i, writers in enumerate(plan.writers):

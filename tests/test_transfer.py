@@ -24,7 +24,7 @@ import pytest
 from climseg.contract import DATA_KEY, LABELS_KEY, STATS_KEYS, sample_file_name
 from staging.plan import StagingPlan, list_sample_files, make_plan
 from staging.transfer import (READ_LOG_ENV, RECORD_DIR, SourceReader, StagedFileWriter, file_checksum,
-                              human_bytes, remove_leftovers, verified_record)
+                              human_bytes, remove_leftovers, source_signature, verified_record)
 
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
 CLIMSEG = [str(Path(sys.executable).parent / "climseg")]  # the installed entry point, as users run it
@@ -99,6 +99,17 @@ def test_source_reader_counts_files_and_bytes_and_names_unreadable_files(tmp_pat
     assert (tmp_path / "log").read_text() == f"0 {tmp_path / 'a'}\n"
     with pytest.raises(OSError, match="missing.h5: cannot read the source file"):
         list(reader.chunks(tmp_path / "missing.h5"))
+
+
+def test_source_signature_names_missing_and_irregular_sources(tmp_path):
+    (tmp_path / "a.h5").write_bytes(b"abc")
+    assert source_signature(tmp_path / "a.h5") == {"source": str(tmp_path / "a.h5"), "size": 3,
+                                                    "mtime_ns": os.stat(tmp_path / "a.h5").st_mtime_ns}
+    with pytest.raises(OSError, match="b.h5: cannot read the source file \\(No such file"):
+        source_signature(tmp_path / "b.h5")
+    (tmp_path / "c.h5").mkdir()
+    with pytest.raises(OSError, match="c.h5: cannot read the source file \\(not a regular file"):
+        source_signature(tmp_path / "c.h5")
 
 
 def test_staged_file_is_renamed_into_place_only_when_it_matches(tmp_path):

@@ -1,0 +1,103 @@
+import argparse
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from climseg.cli import CommandError
+from climseg.contract import STATS_KEYS
+from staging.cli import expand_node_local_dir, plan_from_args, read_stats_file, stage_parser
+from staging.plan import list_sample_files, make_plan
+
+CLIMSEG = str(Path(sys.executable).parent / "climseg")
+DOCUMENTED = ("--train LIST_OR_DIR --validation LIST_OR_DIR --samples-per-rank 250 --validation-samples-per-rank 4 "
+              "--seed 3 --node-local-dir DIR --stats stats.h5")
+
+
+def parse(command_line: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    stage_parser(parser)
+    return parser.parse_args(shlex.split(command_line))
+
+
+@pytest.fixture
+def samples(tmp_path):
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for k in range(5):
+        (folder / f"data-2000-01-01-0{k}-1.h5").write_bytes(bytes([k]) * 100)
+    return folder
+
+
+def test_the_documented_command_line_parses():
+    args = parse(DOCUMENTED)
+    assert (args.samples_per_rank, args.validation_samples_per_rank, args.seed) == (250, 4, 3)
+    assert (args.train, args.node_local_dir, args.stats, args.chunk_mib) == ("LIST_OR_DIR", "DIR", "stats.h5", 16)
+
+
+def test_plan_from_args_is_the_plan_of_the_files(samples, capsys):
+    args = parse(f"--train {samples} --samples-per-rank 7 --seed 2 --node-local-dir /tmp/x")
+    plan, stats = plan_from_args(args, [0, 0, 1])
+    assert plan == make_plan(list_sample_files(samples), n_ranks=3, samples_per_rank=7, seed=2,
+                             node_of_rank=[0, 0, 1])
+    assert stats is None
+    assert "3 ranks on 2 nodes, 7 training samples per rank from 5 files" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("options, message", [
+    ("--samples-per-rank 0", "--samples-per-rank must be at least 1, got 0"),
+    ("--samples-per-rank 2 --chunk-mib 0.001", "--chunk-mib must be between 1/256"),
+    ("--samples-per-rank 2 --validation {missing}", "missing: no such directory or file list"),
+    ("--samples-per-rank 2 --validation {samples} --validation-samples-per-rank 9", "only 5 validation files"),
+])
+def test_bad_options_are_one_line_errors(samples, tmp_path, options, message):
+    args = parse(f"--train {samples} --node-local-dir /tmp/x " + options.format(samples=samples,
+                                                                                missing=tmp_path / "missing"))
+    with pytest.raises(CommandError, match=message.replace("(", "\\(")):
+        plan_from_args(args, [0])
+
+
+def test_stats_file_is_checked_before_it_travels(tmp_path):
+    good, partial, text = tmp_path / "stats.h5", tmp_path / "partial.h5", tmp_path / "text.h5"
+    with h5py.File(good, "w") as f:
+        for key in STATS_KEYS:
+            f[key] = np.zeros(16)
+    with h5py.File(partial, "w") as f:
+        f["climate/mean"] = np.zeros(16)
+    text.write_text("not hdf5")
+    assert read_stats_file(good) == good.read_bytes()
+    with pytest.raises(CommandError, match="partial.h5: not a statistics file, it lacks climate/count"):
+        read_stats_file(partial)
+    with pytest.raises(CommandError, match="text.h5: not a readable HDF5 statistics file"):
+        read_stats_file(text)
+
+
+def test_node_local_dir_expands_environment_variables(monkeypatch):
+    monkeypatch.setenv("CLIMSEG_TEST_JOB", "1234")
+    monkeypatch.delenv("CLIMSEG_TEST_UNSET", raising=False)
+    assert expand_node_local_dir("/mnt/bb/$CLIMSEG_TEST_JOB/stage") == Path("/mnt/bb/1234/stage")
+    with pytest.raises(CommandError, match="an environment variable is not set here"):
+        expand_node_local_dir("/mnt/bb/$CLIMSEG_TEST_UNSET")
+
+
+@pytest.mark.mpi
+def test_node_variable_missing_is_an_error(samples, tmp_path):
+    result = subprocess.run([CLIMSEG, "stage", "--train", str(samples), "--samples-per-rank", "2",
+                             "--node-local-dir", str(tmp_path / "x"), "--node-id-from-env", "CLIMSEG_TEST_UNSET"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--node-id-from-env CLIMSEG_TEST_UNSET: not set on rank 0" in result.stderr
+
+
+@pytest.mark.mpi
+def test_ranks_of_one_node_disagreeing_on_the_directory_abort_the_job(samples, tmp_path):
+    result = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", CLIMSEG, "stage",
+                             "--train", str(samples), "--samples-per-rank", "2",
+                             "--node-local-dir", str(tmp_path / "rank$OMPI_COMM_WORLD_RANK")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "the ranks of one node disagree on the path" in result.stderr
