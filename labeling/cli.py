@@ -57,21 +57,26 @@ def label_command(args) -> int:
     except (OSError, ValueError) as error:
         raise CommandError(str(error)) from None
 
-    failures = []
+    failed = 0
     with tqdm(total=len(paths), unit="file", desc="files", position=0) as files_bar, \
             tqdm(unit="step", desc="time steps", position=1) as steps_bar:
         def on_file(result):
+            nonlocal failed
+            failed += result.error is not None
             files_bar.update(1)
-            if result.error:
-                failures.append(result.error)
-                tqdm.write(f"climseg label: error: {result.error}", file=sys.stderr)
+            if failed:
+                files_bar.set_postfix(failed=failed)
 
         results = label_files(paths, args.out, config=config, run=args.run, workers=args.workers,
                               on_step=lambda: steps_bar.update(1), on_file=on_file)
+    errors = [r.error for r in results if r.error]  # after the bars: one clean line each, in input order
+    for error in errors:
+        print(f"climseg label: error: {error}", file=sys.stderr)
     samples = sum(len(r.written) for r in results)
-    print(f"wrote {samples} sample(s) from {len(paths) - len(failures)} of {len(paths)} file(s) to {args.out}")
-    if failures:
-        print(f"climseg label: {len(failures)} file(s) failed (their samples were not kept)", file=sys.stderr)
+    print(f"wrote {samples} sample(s) from {len(paths) - len(errors)} of {len(paths)} file(s) to {args.out}")
+    if errors:
+        print(f"climseg label: {len(errors)} of {len(paths)} file(s) failed; their samples were not kept",
+              file=sys.stderr)
         return 1
     return 0
 

@@ -1,0 +1,171 @@
+"""Tests of labeling.pipeline and ``climseg label``: netCDF in, one sample per time step out, bad input."""
+
+import datetime as dt
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+import xarray as xr
+
+from climseg import cli, synth
+from climseg.contract import CHANNELS, DATA_KEY, LABELS_KEY, TC
+from labeling import pipeline
+from labeling.config import LabelConfig
+from labeling.sample import read_sample
+
+CONFIG = synth.SynthConfig(n_lat=96, n_lon=144, seed=21, n_tcs=3, n_ars=3, case="pipe")
+DAYS = (dt.date(2000, 8, 1), dt.date(2000, 8, 2))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """Two generated days (96 x 144): list of netCDF paths."""
+    out = tmp_path_factory.mktemp("pipeline_inputs")
+    return [synth.write_day(CONFIG, day, out)[0] for day in DAYS]
+
+
+@pytest.fixture(scope="module")
+def labelled(inputs, tmp_path_factory):
+    """The two days labelled with one worker: output directory."""
+    out = tmp_path_factory.mktemp("pipeline_out")
+    assert cli.main(["label", *map(str, inputs), "--out", str(out)]) == 0
+    return out
+
+
+def names(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_one_sample_per_time_step_with_the_input_channels(inputs, labelled):
+    expected = [f"data-{day:%Y-%m-%d}-{step:02d}-1.h5" for day in DAYS for step in range(8)]
+    assert names(labelled) == expected
+    with xr.open_dataset(inputs[1]) as ds:
+        with h5py.File(labelled / "data-2000-08-02-05-1.h5", "r") as f:
+            data = f[DATA_KEY][()]
+            labels = f[LABELS_KEY][()]
+            attrs = dict(f.attrs)
+        assert data.shape == (96, 144, 16) and data.dtype == np.float32
+        for index, name in enumerate(CHANNELS):
+            np.testing.assert_array_equal(data[..., index], ds[name].values[5])
+    assert labels.dtype == np.uint8 and set(np.unique(labels)) <= {0, 1, 2}
+    assert attrs["source_file"] == str(inputs[1].resolve()) and attrs["source_time_index"] == 5
+    assert attrs["time"] == "2000-08-02T15:00:00" and attrs["calendar"] == "noleap"
+    assert LabelConfig.from_dict(json.loads(attrs["labeling_config"])) == LabelConfig()
+    assert attrs["ivt_source"] == "proxy"
+
+
+def test_labels_find_the_planted_events(inputs, labelled):
+    """End to end on generated data: TC pixels where TCs were planted, AR pixels where ARs were."""
+    truth = synth.read_truth(inputs[0].with_name(inputs[0].name.replace(".nc", ".truth.h5")))
+    tc_overlap = ar_overlap = 0
+    for step in range(8):
+        labels = read_sample(labelled / f"data-2000-08-01-{step:02d}-1.h5", data=False).labels
+        tc_overlap += ((labels == TC) & truth.tc_mask[step]).sum()
+        ar_overlap += ((labels == 2) & truth.ar_mask[step]).sum()
+        assert not ((labels == 2) & truth.tc_mask[step]).any()  # no TC pixel labelled AR
+    assert tc_overlap > 0 and ar_overlap > 0
+
+
+def test_descending_latitude_and_180_longitude_inputs_give_the_same_samples(inputs, labelled, tmp_path):
+    with xr.open_dataset(inputs[0], decode_times=False) as ds:
+        turned = ds.load().isel(lat=slice(None, None, -1))
+    turned = turned.assign_coords(lon=((turned["lon"] + 180.0) % 360.0) - 180.0).sortby("lon")
+    source = tmp_path / "turned.cam.h2.2000-08-01-00000.nc"
+    turned.to_netcdf(source)
+    out = tmp_path / "out"
+    assert cli.main(["label", str(source), "--out", str(out), "--run", "3"]) == 0
+    assert names(out) == [f"data-2000-08-01-{s:02d}-3.h5" for s in range(8)]
+    mine, reference = read_sample(out / "data-2000-08-01-04-3.h5"), read_sample(labelled / "data-2000-08-01-04-1.h5")
+    np.testing.assert_array_equal(mine.data, reference.data)
+    np.testing.assert_array_equal(mine.labels, reference.labels)
+    orientation = json.loads(mine.attrs["grid_orientation"])
+    assert orientation["source_lat"] == "descending" and orientation["lon_rolled_by"] == 72
+
+
+def _variant(inputs, tmp_path, name, change):
+    with xr.open_dataset(inputs[0], decode_times=False) as ds:
+        changed = change(ds.load())
+    path = tmp_path / "in" / name
+    path.parent.mkdir(exist_ok=True)
+    changed.to_netcdf(path)
+    return path
+
+
+def _all_nan_at_step_5(ds):
+    tmq = ds["TMQ"].values.copy()
+    tmq[5] = np.nan
+    return ds.assign(TMQ=(ds["TMQ"].dims, tmq, ds["TMQ"].attrs))
+
+
+def test_bad_inputs_fail_alone_and_leave_nothing_half_written(inputs, labelled, tmp_path, capsys):
+    missing = _variant(inputs, tmp_path, "missing.nc", lambda ds: ds.drop_vars("PSL"))
+    wrong_dims = _variant(inputs, tmp_path, "dims.nc", lambda ds: ds.assign(TS=ds["TS"].transpose("time", "lon", "lat")))
+    all_nan = _variant(inputs, tmp_path, "nan.nc", _all_nan_at_step_5)
+    truncated = tmp_path / "in" / "truncated.nc"
+    truncated.write_bytes(inputs[0].read_bytes()[:50_000])
+    good = tmp_path / "in" / inputs[1].name
+    shutil.copy(inputs[1], good)
+    out = tmp_path / "out"
+    code = cli.main(["label", str(missing), str(wrong_dims), str(all_nan), str(truncated), str(good),
+                     "--out", str(out), "--workers", "2"])
+    assert code == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("climseg label: error:")]
+    assert err[:3] == [  # one line per bad file, in input order
+        f"climseg label: error: {missing}: missing variable PSL (needs the 16 CAM5 channels {' '.join(CHANNELS)})",
+        f"climseg label: error: {wrong_dims}: variable TS has dimensions (time, lon, lat), expected (time, lat, lon)",
+        f"climseg label: error: {all_nan}: variable TMQ is all missing (NaN/_FillValue) at time step 5 "
+        "(2000-08-01T15:00:00)",
+    ]
+    assert len(err) == 4 and err[3].startswith(f"climseg label: error: {truncated}: cannot read")
+    # the good file's samples are all there, the all-NaN file's first 5 steps were rolled back, no temporaries
+    assert names(out) == [f"data-2000-08-02-{s:02d}-1.h5" for s in range(8)]
+    for name in names(out)[::3]:  # labelled in a worker process: the same as with one process
+        with h5py.File(out / name) as a, h5py.File(labelled / name) as b:
+            np.testing.assert_array_equal(a[LABELS_KEY][()], b[LABELS_KEY][()])
+            np.testing.assert_array_equal(a[DATA_KEY][()], b[DATA_KEY][()])
+
+
+def test_all_nan_file_alone_rolls_back_its_samples(inputs, tmp_path, capsys):
+    all_nan = _variant(inputs, tmp_path, "nan.nc", _all_nan_at_step_5)
+    out = tmp_path / "out"
+    assert cli.main(["label", str(all_nan), "--out", str(out)]) == 1
+    assert "TMQ is all missing" in capsys.readouterr().err
+    assert names(out) == []
+
+
+def test_empty_input_list_and_bad_options_are_errors(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["label", "--out", str(out)]) == 2
+    assert "no input files given" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["label", str(tmp_path / "empty"), "--out", str(out)]) == 2
+    assert "empty: directory holds no .nc files" in capsys.readouterr().err
+    assert cli.main(["label", "x.nc", "--out", str(out), "--workers", "0"]) == 2
+    assert "--workers 0: must be at least 1" in capsys.readouterr().err
+    config = tmp_path / "label.yaml"
+    config.write_text("ar:\n  percentile: 97\n  wiggle: 3\n")
+    assert cli.main(["label", "x.nc", "--out", str(out), "--config", str(config)]) == 2
+    assert f"{config}: ARConfig: unknown key 'wiggle'" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(ValueError, match="no input files to label"):
+        pipeline.label_files([], out, config=LabelConfig())
+
+
+def test_config_file_is_used_and_recorded(inputs, tmp_path):
+    config = tmp_path / "label.yaml"
+    config.write_text("ar:\n  percentile: 98.0\n")
+    out = tmp_path / "out"
+    assert cli.main(["label", str(inputs[0]), "--out", str(out), "--config", str(config)]) == 0
+    recorded = json.loads(read_sample(out / "data-2000-08-01-00-1.h5", data=False).attrs["labeling_config"])
+    assert recorded["ar"]["percentile"] == 98.0
+
+
+def test_a_directory_of_inputs_and_true_ivt_from_levels(tmp_path):
+    config = synth.SynthConfig(n_lat=48, n_lon=72, seed=5, n_tcs=1, n_ars=1, with_plev=True)
+    synth.write_day(config, DAYS[0], tmp_path / "in")
+    out = tmp_path / "out"
+    assert cli.main(["label", str(tmp_path / "in"), "--out", str(out)]) == 0
+    assert len(names(out)) == 8
+    assert read_sample(out / "data-2000-08-01-07-1.h5", data=False).attrs["ivt_source"] == "levels"
