@@ -21,6 +21,7 @@ Examples
 True
 """
 
+import heapq
 import json
 import math
 import os
@@ -191,12 +192,21 @@ def sample_without_replacement(n_files: int, *, n_ranks: int, samples_per_rank: 
     return order[positions]
 
 
+def _ranks_by_load(node_of_rank) -> dict[int, list[tuple[int, int]]]:
+    """Per node, a heap of (load, rank) with every load 0."""
+    heaps: dict[int, list[tuple[int, int]]] = {}
+    for rank, node in enumerate(node_of_rank):
+        heaps.setdefault(node, []).append((0, rank))  # ascending rank: already a heap
+    return heaps
+
+
 def assign_owners(needing_nodes: list[list[int]], node_of_rank: list[int]) -> list[int]:
     """Give every needed file one owner rank, balanced, preferring a rank on a node that needs it.
 
     Every rank owns at most ``ceil(n_files / n_ranks)`` files, within one file of the mean. Files
-    needed by the fewest nodes are placed first, each on the least-loaded rank of the nodes needing
-    it; only when all those ranks are full does a file go to a rank elsewhere.
+    needed by the fewest nodes are placed first, each on the least-loaded rank (lowest rank on ties)
+    of the nodes needing it; only when all those ranks are full does a file go to the least-loaded
+    rank elsewhere.
 
     Parameters
     ----------
@@ -209,20 +219,27 @@ def assign_owners(needing_nodes: list[list[int]], node_of_rank: list[int]) -> li
     list (n_files,) of int
         The owner rank of every file.
     """
-    n_ranks = len(node_of_rank)
-    capacity = math.ceil(len(needing_nodes) / n_ranks)
-    ranks_of_node: dict[int, list[int]] = {}
-    for rank, node in enumerate(node_of_rank):
-        ranks_of_node.setdefault(node, []).append(rank)
-    load = [0] * n_ranks
+    capacity = math.ceil(len(needing_nodes) / len(node_of_rank))
+    heaps = _ranks_by_load(node_of_rank)  # per node, its ranks below capacity
+    everyone = [(0, rank) for rank in range(len(node_of_rank))]  # lazy heap: entries may be stale
+    load = [0] * len(node_of_rank)
     owner = [-1] * len(needing_nodes)
     for i in sorted(range(len(needing_nodes)), key=lambda i: (len(needing_nodes[i]), i)):
-        candidates = [r for node in needing_nodes[i] for r in ranks_of_node[node] if load[r] < capacity]
-        if not candidates:
-            candidates = [r for r in range(n_ranks) if load[r] < capacity]
-        chosen = min(candidates, key=lambda r: (load[r], r))
+        tops = [heaps[node][0] for node in needing_nodes[i] if heaps[node]]
+        if tops:
+            chosen = min(tops)[1]
+        else:
+            while everyone[0][0] != load[everyone[0][1]] or load[everyone[0][1]] >= capacity:
+                heapq.heappop(everyone)
+            chosen = everyone[0][1]
         owner[i] = chosen
         load[chosen] += 1
+        node_heap = heaps[node_of_rank[chosen]]
+        node_heap.remove((load[chosen] - 1, chosen))
+        if load[chosen] < capacity:
+            node_heap.append((load[chosen], chosen))
+        heapq.heapify(node_heap)
+        heapq.heappush(everyone, (load[chosen], chosen))
     return owner
 
 
@@ -230,29 +247,29 @@ def assign_writers(needing_nodes: list[list[int]], owner: list[int], node_of_ran
     """Pick, for every file and every node needing it, the one rank that writes it there.
 
     On the owner's node the owner writes (no message needed); elsewhere the rank of that node with
-    the fewest writes so far, so the ranks of a node share the writing.
+    the fewest writes so far (lowest rank on ties), so the ranks of a node share the writing.
 
     Returns
     -------
     list (n_files,) of dict
         Per file, ``{node: writing rank}``.
     """
-    ranks_of_node: dict[int, list[int]] = {}
-    for rank, node in enumerate(node_of_rank):
-        ranks_of_node.setdefault(node, []).append(rank)
     writes = [0] * len(node_of_rank)
     for i, rank in enumerate(owner):
         if node_of_rank[rank] in needing_nodes[i]:
             writes[rank] += 1
+    heaps = {node: sorted((writes[rank], rank) for _, rank in heap)
+             for node, heap in _ranks_by_load(node_of_rank).items()}
     writers = []
     for i, nodes in enumerate(needing_nodes):
+        owner_node = node_of_rank[owner[i]]
         chosen = {}
         for node in nodes:
-            if node_of_rank[owner[i]] == node:
+            if node == owner_node:
                 chosen[node] = owner[i]
             else:
-                rank = min(ranks_of_node[node], key=lambda r: (writes[r], r))
-                writes[rank] += 1
+                count, rank = heaps[node][0]
+                heapq.heapreplace(heaps[node], (count + 1, rank))
                 chosen[node] = rank
         writers.append(chosen)
     return writers
@@ -296,7 +313,8 @@ def make_plan(train_files, *, n_ranks: int, samples_per_rank: int, seed: int = 0
     validation_draw = sample_without_replacement(len(validation_files), n_ranks=n_ranks,
                                                  samples_per_rank=validation_samples_per_rank, seed=seed)
 
-    needed_paths = {train_files[j] for j in train_draw.ravel()} | {validation_files[j] for j in validation_draw.ravel()}
+    needed_paths = ({train_files[j] for j in np.unique(train_draw)}
+                    | {validation_files[j] for j in np.unique(validation_draw)})
     sources = sorted(needed_paths)
     by_name: dict[str, str] = {}
     for path in sources:
@@ -304,14 +322,18 @@ def make_plan(train_files, *, n_ranks: int, samples_per_rank: int, seed: int = 0
         if other != path:
             raise ValueError(f"{path}: same file name as {other}; staged files are stored by base name")
     index = {path: i for i, path in enumerate(sources)}
-    train = tuple(tuple(index[train_files[j]] for j in row) for row in train_draw)
-    validation = tuple(tuple(index[validation_files[j]] for j in row) for row in validation_draw)
+    train_sources = np.array([index.get(f, -1) for f in train_files], dtype=np.int64)[train_draw]
+    validation_sources = np.array([index.get(f, -1) for f in validation_files], dtype=np.int64)[validation_draw]
+    train = tuple(map(tuple, train_sources.tolist()))
+    validation = tuple(map(tuple, validation_sources.tolist()))
 
-    needing: list[set[int]] = [set() for _ in sources]
-    for rank in range(n_ranks):
-        for i in set(train[rank]) | set(validation[rank]):
-            needing[i].add(node_of_rank[rank])
-    needing_nodes = [sorted(nodes) for nodes in needing]
+    # (source, node) pairs needed, grouped by source: needing_nodes[i] lists the nodes needing source i
+    n_nodes = max(node_of_rank) + 1
+    rank_nodes = np.asarray(node_of_rank, dtype=np.int64)[:, None]
+    pairs = np.unique(np.concatenate([(train_sources * n_nodes + rank_nodes).ravel(),
+                                      (validation_sources * n_nodes + rank_nodes).ravel()]))
+    starts = np.searchsorted(pairs // n_nodes, np.arange(1, len(sources)))
+    needing_nodes = [nodes.tolist() for nodes in np.split(pairs % n_nodes, starts)] if sources else []
     owner = assign_owners(needing_nodes, node_of_rank)
     writers = assign_writers(needing_nodes, owner, node_of_rank)
     return StagingPlan(sources=tuple(sources), train=train, validation=validation, owner=tuple(owner),

@@ -128,6 +128,9 @@ def _disk_full(node_dir, name, error: OSError) -> OSError:
 class StagedFileWriter:
     """One file being staged: written under a temporary name, renamed into place by :meth:`commit`.
 
+    The temporary file is opened for each chunk, not held open: a writer may receive files from
+    hundreds of owners at once without running out of file descriptors.
+
     Parameters
     ----------
     node_dir : path
@@ -143,16 +146,16 @@ class StagedFileWriter:
         self.size, self.crc = 0, 0
         self._output = contextlib.ExitStack()
         try:
-            tmp = self._output.enter_context(atomic_output(self.node_dir / name))
-            self._file = open(tmp, "wb", buffering=0)
+            self._tmp = self._output.enter_context(atomic_output(self.node_dir / name))
         except OSError as error:
             self.discard()
             raise _disk_full(node_dir, name, error) from None
 
     def write(self, chunk, *, crc: int | None = None) -> None:
-        """Append ``chunk``; pass its CRC-32 as ``crc`` when already known, else it is computed."""
+        """Append ``chunk``; pass the CRC-32 of everything so far as ``crc`` when known, else it is computed."""
         try:
-            self._file.write(chunk)
+            with open(self._tmp, "ab") as tmp:
+                tmp.write(chunk)
         except OSError as error:
             self.discard()
             raise _disk_full(self.node_dir, self.name, error) from None
@@ -164,12 +167,7 @@ class StagedFileWriter:
 
         Raises OSError naming the file when the copy does not match; the partial copy is removed.
         """
-        try:
-            self._file.close()
-        except OSError as error:
-            self.discard()
-            raise _disk_full(self.node_dir, self.name, error) from None
-        if (self.size, self.crc) != (size, crc):
+        if (self.size, self.crc, os.path.getsize(self._tmp)) != (size, crc, size):
             self.discard()
             raise OSError(errno.EIO, f"{self.node_dir / self.name}: staged copy does not match the source "
                                      f"({self.size} bytes, CRC-32 {self.crc:08x}; source {size} bytes, {crc:08x})")
@@ -183,8 +181,6 @@ class StagedFileWriter:
 
     def discard(self) -> None:
         """Remove the temporary file."""
-        if hasattr(self, "_file"):
-            self._file.close()
         self._output.__exit__(OSError, OSError("discarded"), None)
 
 

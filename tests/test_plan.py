@@ -106,6 +106,14 @@ def test_default_validation_uses_every_validation_file():
     assert used == set(sample_paths(7, "/pfs/v", year=2010))
 
 
+def test_no_samples_gives_an_empty_plan_and_validation_alone_works():
+    empty = make_plan(sample_paths(5), n_ranks=2, samples_per_rank=0)
+    assert empty.sources == () and empty.train == ((), ()) and empty.owner == ()
+    only_validation = make_plan(sample_paths(5), n_ranks=2, samples_per_rank=0,
+                                validation_files=sample_paths(4, "/v", year=2010))
+    assert len(only_validation.sources) == 4 and sorted(only_validation.owner) == [0, 0, 1, 1]
+
+
 def test_owner_is_on_a_node_that_needs_the_file_when_balance_allows():
     # node 0 needs only files 0-3, node 1 only files 4-7: nobody should own a file it does not need
     needing = [[0]] * 4 + [[1]] * 4
