@@ -48,7 +48,7 @@ def integrated_vapor_transport(q, u, v, plev_pa, ps_pa):
     """
     plev = np.asarray(plev_pa, dtype=np.float64)
     ps = np.asarray(ps_pa, dtype=np.float64)
-    q, u, v = (np.asarray(a, dtype=np.float64) for a in (q, u, v))
+    q, u, v = (np.asarray(a) for a in (q, u, v))
     if plev.ndim != 1 or plev.size < 2:
         raise ValueError(f"IVT needs 2+ pressure levels as a 1-D array, got shape {plev.shape}")
     if q.shape != u.shape or q.shape != v.shape or q.shape[0] != plev.size or q.shape[1:] != ps.shape:
@@ -60,14 +60,46 @@ def integrated_vapor_transport(q, u, v, plev_pa, ps_pa):
         raise ValueError(f"IVT needs surface pressure in Pa, got a median of {np.nanmedian(ps):g} (hPa?)")
 
     order = np.argsort(plev)  # top of the atmosphere first
-    p = plev[order][:, None, None]
-    east = _column_integral(q[order] * u[order], p, ps)
-    north = _column_integral(q[order] * v[order], p, ps)
-    return east, north, np.hypot(east, north)
+    p = plev[order]
+    east = _transport(q, u, order, p, ps)
+    north = _transport(q, v, order, p, ps)
+    return east, north, np.sqrt(east * east + north * north)
+
+
+def _transport(q, wind, order, p, ps):
+    """(1/g) int q * wind dp for every column (see integrated_vapor_transport); levels sorted by ``order``.
+
+    Columns whose surface lies at or below the lowest level (most of them) share the trapezoid weights
+    of the levels and are summed level by level on (lat, lon) slices; only the columns the surface cuts
+    go through the general layer-by-layer integral.
+    """
+    weights = np.zeros(p.size)
+    weights[:-1] += 0.5 * np.diff(p)
+    weights[1:] += 0.5 * np.diff(p)
+    # Work in the input precision (float32 products summed over ~10-30 levels lose < 1e-6 relative).
+    dtype = np.result_type(q.dtype, wind.dtype, np.float32)
+    total = np.zeros(ps.shape, dtype)
+    product = np.empty(ps.shape, dtype)
+    for k, level in enumerate(order):
+        np.multiply(q[level], wind[level], out=product)
+        product *= dtype.type(weights[k])
+        total += product
+    total = total.astype(np.float64)
+    lowest = q[order[-1]] * wind[order[-1]]
+    with np.errstate(invalid="ignore"):
+        below_lowest = np.maximum(ps - p[-1], 0.0)
+        total += lowest * below_lowest  # integrand held constant from the lowest level down to the surface
+        cut = np.nonzero(ps < p[-1])
+    if cut[0].size:
+        f = (q[:, cut[0], cut[1]][order] * wind[:, cut[0], cut[1]][order]).astype(np.float64)  # (plev, columns)
+        total[cut] = _column_integral(f, p[:, None], ps[cut])
+    total[np.isnan(ps)] = np.nan
+    return total / GRAVITY_M_S2
 
 
 def _column_integral(f, p, ps):
-    """(1/g) * integral of f dp from p[0] down to ps (see integrated_vapor_transport), f (plev, lat, lon)."""
+    """Integral of f dp (f in any unit, times Pa) from p[0] down to ps, layer by layer (see
+    integrated_vapor_transport); f (plev, ...), p (plev, 1...) ascending, ps (...)."""
     top, bottom = p[:-1], p[1:]
     f_top, f_bottom = f[:-1], f[1:]
     above = top < ps  # the layer starts above ground
@@ -81,7 +113,7 @@ def _column_integral(f, p, ps):
     # Below the lowest level: integrand held constant down to the surface.
     below_lowest = np.maximum(ps - p[-1], 0.0)
     total = total + np.where(below_lowest > 0, f[-1] * below_lowest, 0.0)
-    return np.where(np.isnan(ps), np.nan, total) / GRAVITY_M_S2
+    return np.where(np.isnan(ps), np.nan, total)
 
 
 def ivt_proxy(tmq, u850, v850):

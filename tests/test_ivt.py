@@ -127,3 +127,14 @@ def test_proxy_is_close_to_true_ivt_for_a_uniform_wind_column():
     p_east, p_north, _ = ivt_proxy(tmq, u[0], v[0])
     np.testing.assert_allclose(p_east, east, rtol=1e-10)
     np.testing.assert_allclose(p_north, north, rtol=1e-10)
+
+
+def test_float32_input_keeps_1e5_relative_accuracy():
+    q, u, v = columns(shape=(20, 30), seed=6)
+    rng = np.random.default_rng(7)
+    ps = rng.uniform(80000, 103000, q.shape[1:])
+    exact = integrated_vapor_transport(q, u, v, PLEV_PA, ps)
+    single = integrated_vapor_transport(q.astype(np.float32), u.astype(np.float32), v.astype(np.float32),
+                                        PLEV_PA.astype(np.float32), ps.astype(np.float32))
+    assert all(a.dtype == np.float64 for a in single)
+    np.testing.assert_allclose(single[2], exact[2], rtol=1e-5)
