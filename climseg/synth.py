@@ -572,16 +572,34 @@ def plan_events(config: SynthConfig, date: dt.date, *, max_tries: int = 2000):
     return tcs, ars
 
 
+def ar_box(lat_deg, lon_deg, ar: ARSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the grid within two widths of an AR's spine (beyond, its shapes are < 2**-16)."""
+    reach_deg = math.degrees(2 * ar.width_km / EARTH_RADIUS_KM)
+    lats, lons = spine_points(ar)
+    rows = np.nonzero((lat_deg >= lats.min() - reach_deg) & (lat_deg <= lats.max() + reach_deg))[0]
+    widest = min(89.0, max(abs(lats.min()), abs(lats.max())) + reach_deg)
+    lon_reach = reach_deg / math.cos(math.radians(widest))
+    spine_lon = (lons - ar.lon_deg + 180.0) % 360.0 - 180.0  # relative to the middle, continuous across 0/360
+    grid_lon = (lon_deg - ar.lon_deg + 180.0) % 360.0 - 180.0
+    cols = np.nonzero((grid_lon >= spine_lon.min() - lon_reach) & (grid_lon <= spine_lon.max() + lon_reach))[0]
+    return rows, cols
+
+
 def plant_ar(fields, lat_deg, lon_deg, ar: ARSpec) -> np.ndarray:
     """Add an AR plume to U850, V850, TMQ and PRECT (in place); return its core mask (lat, lon)."""
-    smooth, shape, east, north = plume_shape(lat_deg, lon_deg, ar)
-    fields["U850"] += ar.wind_anomaly_ms * smooth * east
-    fields["V850"] += ar.wind_anomaly_ms * smooth * north
-    speed = np.maximum(np.hypot(fields["U850"], fields["V850"]), 0.5)
-    target_tmq = np.minimum(ar.ivt_peak / speed, AR_TMQ_CAP)
-    fields["TMQ"] += np.maximum(target_tmq - fields["TMQ"], 0.0) * shape
-    fields["PRECT"] += 4e-7 * shape
-    return shape >= 0.5
+    rows, cols = ar_box(lat_deg, lon_deg, ar)
+    box = np.ix_(rows, cols)
+    smooth, shape, east, north = plume_shape(lat_deg[rows], lon_deg[cols], ar)
+    u = fields["U850"][box] + ar.wind_anomaly_ms * smooth * east
+    v = fields["V850"][box] + ar.wind_anomaly_ms * smooth * north
+    fields["U850"][box], fields["V850"][box] = u, v
+    speed = np.maximum(np.hypot(u, v), 0.5)
+    tmq = fields["TMQ"][box]
+    fields["TMQ"][box] = tmq + np.maximum(np.minimum(ar.ivt_peak / speed, AR_TMQ_CAP) - tmq, 0.0) * shape
+    fields["PRECT"][box] += 4e-7 * shape
+    mask = np.zeros((lat_deg.size, lon_deg.size), dtype=bool)
+    mask[box] = shape >= 0.5
+    return mask
 
 
 def plant_tc(fields, lat_deg, lon_deg, tc: TCSpec) -> tuple[np.ndarray, PlantedTC]:
