@@ -1,72 +1,80 @@
-"""Labelling configuration: defaults, round trips, YAML files and every error it raises."""
+"""TrainConfig: YAML round trip, unknown keys and bad values named, learning-rate scaling rules."""
 
-import dataclasses
+import math
 
 import pytest
 
-from labeling.config import ARConfig, IVTConfig, LabelConfig, TCConfig
+from training.config import TrainConfig, check_config, lr_scale, read_yaml_mapping
 
 
-def test_defaults_round_trip_through_dict_and_yaml(tmp_path):
-    import yaml
-
-    config = LabelConfig()
-    assert LabelConfig.from_dict(config.to_dict()) == config
-    path = tmp_path / "label.yaml"
-    path.write_text(yaml.safe_dump(config.to_dict()))
-    assert LabelConfig.from_yaml(path) == config
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        config.ar.percentile = 90.0
+def valid(**changes):
+    return TrainConfig(**{"data": "samples", "stats": "stats.h5", **changes})
 
 
-def test_partial_yaml_overrides_only_what_it_names(tmp_path):
-    path = tmp_path / "label.yaml"
-    path.write_text("ar:\n  percentile: 97.5\ntc:\n  vorticity_threshold_per_s: 1e-4\n  mask_method: percentile\n")
-    config = LabelConfig.from_yaml(path)
-    assert config.ar.percentile == 97.5 and config.ar.min_length_km == ARConfig().min_length_km
-    assert config.tc.vorticity_threshold_per_s == 1e-4 and config.tc.mask_method == "percentile"
-    assert config.ivt == IVTConfig()
-    empty = tmp_path / "empty.yaml"
-    empty.write_text("")
-    assert LabelConfig.from_yaml(empty) == LabelConfig()
+def test_yaml_round_trip_keeps_every_field(tmp_path):
+    config = valid(crop=(32, 48), class_frequencies=(0.9, 0.02, 0.08), piecewise_boundaries=(10, 20),
+                   piecewise_factors=(0.1, 0.01), model_overrides={"dropout": 0.0}, horovod={"cycle_time_ms": 2})
+    config.write_yaml(tmp_path / "config.yaml")
+    assert TrainConfig.from_yaml(tmp_path / "config.yaml") == config
 
 
-@pytest.mark.parametrize("d, message", [
-    ({"bogus": 1}, "LabelConfig: unknown key 'bogus'"),
-    ({"ar": {"percentile_": 95}}, "ARConfig: unknown key 'percentile_'"),
-    ({"tc": {"psl_rise_pa": -1}}, r"TCConfig.psl_rise_pa: must be >= 0"),
-    ({"ar": {"percentile": 0}}, r"ARConfig.percentile: must be > 0"),
-    ({"ar": {"percentile": 101}}, r"ARConfig.percentile: must be <= 100"),
-    ({"ar": {"min_length_km": "long"}}, r"ARConfig.min_length_km: expected a number, got 'long'"),
-    ({"ar": {"min_length_km": True}}, r"ARConfig.min_length_km: expected a finite number"),
-    ({"ar": {"min_abs_centroid_lat_deg": 60, "max_abs_centroid_lat_deg": 30}}, "is below"),
-    ({"tc": {"mask_method": "box"}}, r"TCConfig.mask_method: must be one of gale, radius, percentile, got 'box'"),
-    ({"tc": {"wind_search_km": 0}}, r"TCConfig.wind_search_km: must be > 0"),
-    ({"ivt": {"source": "era5"}}, r"IVTConfig.source: must be one of auto, levels, proxy"),
-    ({"tc_exclusion_radius_factor": float("nan")}, "expected a finite number"),
-    ({"ar": [1, 2]}, "ARConfig: expected a mapping"),
-    ([1, 2], "LabelConfig: expected a mapping"),
+def test_partial_yaml_takes_defaults_for_the_rest(tmp_path):
+    (tmp_path / "train.yaml").write_text("model: deeplabv3plus\nbatch_size: 4\ncrop: [64, 96]\n")
+    config = TrainConfig.from_yaml(tmp_path / "train.yaml")
+    assert (config.model, config.batch_size, config.crop) == ("deeplabv3plus", 4, (64, 96))
+    assert config.optimizer == TrainConfig().optimizer
+
+
+@pytest.mark.parametrize("text, message", [
+    ("batch_sise: 4\n", "unknown training option\\(s\\) batch_sise"),
+    ("- 1\n- 2\n", "expected a mapping"),
+    ("model: [unclosed\n", "not valid YAML"),
 ])
-def test_bad_values_and_unknown_keys_are_named(d, message):
+def test_bad_yaml_names_the_file(tmp_path, text, message):
+    path = tmp_path / "train.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as error:
+        TrainConfig.from_yaml(path)
+    assert str(path) in str(error.value)
+
+
+def test_empty_yaml_is_all_defaults(tmp_path):
+    (tmp_path / "empty.yaml").write_text("")
+    assert read_yaml_mapping(tmp_path / "empty.yaml") == {}
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(model="unet"), "model: 'unet' is not one of"),
+    (dict(precision="fp16"), "precision"),
+    (dict(lr_scaling="cubic"), "lr_scaling"),
+    (dict(optimizer="lamb"), "optimizer"),
+    (dict(batch_size=0), "batch_size: must be at least 1"),
+    (dict(steps_per_epoch=-1), "steps_per_epoch"),
+    (dict(gradient_lag=2), "gradient_lag: must be 0 or 1"),
+    (dict(learning_rate=0.0), "learning_rate"),
+    (dict(weight_decay=-1e-4), "weight_decay"),
+    (dict(crop=(32,)), "crop"),
+    (dict(class_frequencies=(0.9, 0.1)), "class_frequencies"),
+    (dict(decay="piecewise"), "piecewise_boundaries and piecewise_factors"),
+    (dict(decay="piecewise", piecewise_boundaries=(20, 10), piecewise_factors=(0.1, 0.01)), "must increase"),
+    (dict(data=""), "data: no training samples"),
+    (dict(stats=""), "stats: no stats.h5"),
+])
+def test_check_config_names_the_bad_option(changes, message):
     with pytest.raises(ValueError, match=message):
-        LabelConfig.from_dict(d)
+        check_config(valid(**changes))
 
 
-def test_yaml_errors_name_the_file(tmp_path):
-    bad_key = tmp_path / "bad_key.yaml"
-    bad_key.write_text("tc:\n  vorticity: 1\n")
-    with pytest.raises(ValueError, match=r"bad_key\.yaml: TCConfig: unknown key 'vorticity'"):
-        LabelConfig.from_yaml(bad_key)
-    broken = tmp_path / "broken.yaml"
-    broken.write_text("ar: [unclosed\n")
-    with pytest.raises(ValueError, match=r"broken\.yaml: not valid YAML"):
-        LabelConfig.from_yaml(broken)
-    with pytest.raises(OSError, match=r"missing\.yaml: cannot read label config"):
-        LabelConfig.from_yaml(tmp_path / "missing.yaml")
+def test_check_config_accepts_defaults_and_rejects_zero_ranks():
+    check_config(valid(), ranks=4)
+    with pytest.raises(ValueError, match="ranks"):
+        check_config(valid(), ranks=0)
 
 
-def test_sections_validate_when_built_directly():
-    with pytest.raises(ValueError, match="TCConfig.max_abs_lat_deg: must be <= 90"):
-        TCConfig(max_abs_lat_deg=95.0)
-    with pytest.raises(ValueError, match="LabelConfig.ar: expected ARConfig"):
-        LabelConfig(ar={"percentile": 90})
+def test_lr_scaling_rules():
+    assert lr_scale("none", 16) == 1.0
+    assert lr_scale("linear", 16) == 16.0
+    assert lr_scale("sqrt", 16) == 4.0
+    assert lr_scale("sqrt", 1) == 1.0 and math.isclose(lr_scale("sqrt", 2), math.sqrt(2))
+    with pytest.raises(ValueError, match="cubic"):
+        lr_scale("cubic", 2)
