@@ -92,28 +92,27 @@ def _transport(q, wind, order, p, ps):
         cut = np.nonzero(ps < p[-1])
     if cut[0].size:
         f = (q[:, cut[0], cut[1]][order] * wind[:, cut[0], cut[1]][order]).astype(np.float64)  # (plev, columns)
-        total[cut] = _column_integral(f, p[:, None], ps[cut])
+        total[cut] = _column_integral(f, p, ps[cut])
     total[np.isnan(ps)] = np.nan
     return total / GRAVITY_M_S2
 
 
 def _column_integral(f, p, ps):
-    """Integral of f dp (f in any unit, times Pa) from p[0] down to ps, layer by layer (see
-    integrated_vapor_transport); f (plev, ...), p (plev, 1...) ascending, ps (...)."""
-    top, bottom = p[:-1], p[1:]
-    f_top, f_bottom = f[:-1], f[1:]
-    above = top < ps  # the layer starts above ground
-    # Lower bound of each layer: its bottom level, or the surface where the surface cuts it.
-    lower = np.minimum(bottom, ps)
-    weight = (lower - top) / (bottom - top)
-    f_lower_interp = f_top + weight * (f_bottom - f_top)
-    f_lower = np.where(bottom <= ps, f_bottom, np.where(np.isnan(f_bottom), f_top, f_lower_interp))
-    layers = np.where(above, 0.5 * (f_top + f_lower) * (lower - top), 0.0)
-    total = layers.sum(axis=0)
-    # Below the lowest level: integrand held constant down to the surface.
-    below_lowest = np.maximum(ps - p[-1], 0.0)
-    total = total + np.where(below_lowest > 0, f[-1] * below_lowest, 0.0)
-    return np.where(np.isnan(ps), np.nan, total)
+    """Integral of f dp (f in any unit, times Pa) from p[0] down to the surface ps, for columns whose
+    surface lies above the lowest level (see integrated_vapor_transport); f (plev, m), p (plev,)
+    ascending, ps (m,) < p[-1]."""
+    columns = np.arange(ps.size)
+    j = np.searchsorted(p, ps, side="left") - 1  # lowest level above ground (p[j] < ps <= p[j+1]); -1: none
+    j_safe = np.maximum(j, 0)
+    layers = 0.5 * (f[:-1] + f[1:]) * np.diff(p)[:, None]  # (plev - 1, m)
+    above = np.concatenate([np.zeros((1, ps.size)), np.cumsum(layers, axis=0)])  # full layers above level k
+    f_top = f[j_safe, columns]
+    f_below = f[j_safe + 1, columns]
+    fraction = (ps - p[j_safe]) / (p[j_safe + 1] - p[j_safe])
+    f_surface = np.where(np.isnan(f_below), f_top, f_top + fraction * (f_below - f_top))
+    partial = 0.5 * (f_top + f_surface) * (ps - p[j_safe])
+    # NaN above ground must stay NaN: cumsum carries it into every later level, the gather picks it up.
+    return np.where(j >= 0, above[j_safe, columns] + partial, 0.0)
 
 
 def ivt_proxy(tmq, u850, v850):

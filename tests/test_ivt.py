@@ -79,11 +79,14 @@ def test_ivt_is_independent_of_level_order():
 def test_ivt_missing_values_above_ground_are_missing():
     q, u, v = columns(seed=4)
     q[5, 2, 3] = np.nan
+    q[5, 4, 4] = np.nan  # 500 hPa, above an 800 hPa surface
+    q[0, 4, 5] = np.nan  # 1000 hPa, below an 800 hPa surface: harmless
     ps = np.full(q.shape[1:], 100000.0)
     ps[0, 0] = np.nan
+    ps[4, 4] = ps[4, 5] = 80000.0
     _, _, ivt = integrated_vapor_transport(q, u, v, PLEV_PA, ps)
-    assert np.isnan(ivt[2, 3]) and np.isnan(ivt[0, 0])
-    assert np.isfinite(ivt).sum() == ivt.size - 2
+    assert np.isnan(ivt[2, 3]) and np.isnan(ivt[0, 0]) and np.isnan(ivt[4, 4])
+    assert np.isfinite(ivt).sum() == ivt.size - 3
 
 
 def test_ivt_rejects_levels_in_hpa():
