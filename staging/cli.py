@@ -5,7 +5,11 @@ Run under an MPI launcher, one rank per GPU, with the same options on every rank
     mpirun -np 8 climseg stage --train splits/train.txt --validation splits/validation.txt \\
         --samples-per-rank 250 --seed 1 --node-local-dir /tmp/$USER/climseg --stats stats.h5
     jsrun -n 4600 -a 6 climseg stage ... --node-local-dir '/mnt/bb/$USER'     # Summit burst buffer
-    srun climseg stage ... --node-local-dir '/dev/shm/$SLURM_JOB_ID'
+    srun --kill-on-bad-exit=1 climseg stage ... --node-local-dir '/dev/shm/$SLURM_JOB_ID'
+
+Any failing rank (unreadable source file, full node-local disk, any exception) prints one line naming
+the problem and aborts the whole job (``MPI_Abort``); a rank killed outright is noticed by the
+launcher (mpirun does so by default, srun with ``--kill-on-bad-exit=1``).
 
 Each node's directory then holds the staged files (flat, by base name), ``plan.json``,
 ``stats.h5``, ``stage_summary.json`` and, once every rank has finished, ``manifest.json``: rank r
@@ -31,6 +35,11 @@ def stage_parser(parser) -> None:
         "every distinct file is read once from the shared file system and sent to the nodes needing it "
         "over MPI, and written once per node. Files are verified (size, CRC-32) and renamed into place "
         "when complete; running the same command again resumes and repairs.")
+    parser.epilog = (
+        "Writes to DIR on every node: the staged files, plan.json, stats.h5, stage_summary.json and, when all "
+        "ranks are done, manifest.json (rank r reads manifest['ranks'][str(r)]). Example: mpirun -np 8 climseg "
+        "stage --train splits/train.txt --samples-per-rank 250 --node-local-dir '/tmp/$USER/stage' --stats "
+        "stats.h5. Under srun use --kill-on-bad-exit=1, so that a rank that dies ends the job.")
     parser.add_argument("--train", required=True, metavar="LIST_OR_DIR",
                         help="training samples: a directory of data-*.h5 files or a text file with one path per line")
     parser.add_argument("--validation", metavar="LIST_OR_DIR", help="validation samples, same forms as --train")
@@ -38,7 +47,7 @@ def stage_parser(parser) -> None:
                         help="training samples per rank, drawn with replacement (the paper: 250)")
     parser.add_argument("--validation-samples-per-rank", type=int, metavar="M",
                         help="validation samples per rank, drawn without replacement, disjoint across ranks "
-                             "while there are enough files (default: all validation files spread over the ranks)")
+                             "while there are enough files; None: all validation files spread over the ranks")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random draw: same seed, same plan")
     parser.add_argument("--node-local-dir", required=True, metavar="DIR",
                         help="directory on node-local storage, the same path on all ranks of a node; "
