@@ -6,8 +6,8 @@ Detection (:func:`detect_tc_centres`), with every window a great-circle distance
    differences over +-``vorticity_scale_km`` (so a 0.25 and a 1 degree grid see the same number);
    each connected region above ``vorticity_threshold_per_s`` gives one candidate at its maximum;
 2. the PSL minimum within ``psl_search_km`` is the storm centre (refined between grid points by a
-   parabola through its neighbours); PSL must rise by ``psl_rise_pa``
-   within ``psl_rise_within_km`` along each of 16 bearings (a closed low);
+   parabola through its neighbours); PSL must rise by ``psl_rise_pa`` within ``psl_rise_within_km``
+   along each of 16 bearings (a closed low);
 3. warm core: the (T200 + T500) / 2 maximum within ``warm_core_search_km`` drops by
    ``warm_core_drop_k`` within ``warm_core_drop_within_km`` along every bearing; likewise the
    thickness Z200 - Z1000 by ``thickness_drop_m`` within ``thickness_drop_within_km``;
@@ -18,8 +18,8 @@ Radius: the azimuthal mean of the surface wind speed in rings of one grid spacin
 the radius is where it falls below ``gale_wind_m_s`` (17.5 m s-1 = 34 kt, the R34 forecasters use
 for the size of a storm) outside the radius of maximum wind.
 
-Mask (:func:`tropical_cyclone_mask`): see there for the two methods and why gale winds are the
-default.
+Mask (:func:`tropical_cyclone_mask`): see there for the three methods and why the area of gale-force
+wind is the default.
 """
 
 from typing import NamedTuple
@@ -47,7 +47,7 @@ class TCCentre(NamedTuple):
     psl_pa: float
     """Central sea-level pressure."""
     vorticity_per_s: float
-    """Peak box-averaged 850 hPa vorticity (sign-flipped in the south, so positive)."""
+    """Peak 850 hPa vorticity at ``vorticity_scale_km`` (sign-flipped in the south, so positive)."""
     max_wind_m_s: float
     """Maximum surface wind speed within ``wind_search_km``."""
     radius_km: float
