@@ -391,3 +391,27 @@ def test_batches_kept_by_the_consumer_stay_intact(samples):
     assert indices == [i % 10 for i in range(25)]
     for i, (x, y) in enumerate(kept):
         np.testing.assert_array_equal(y[0].numpy(), sample_arrays(i % 10)[1])
+
+
+def test_reader_processes_do_not_import_the_main_script(samples, tmp_path, repo_root):
+    """A script's top level (here: importing TensorFlow, writing a line) runs once, not in every reader."""
+    import os
+    import subprocess
+    import sys
+
+    marker = tmp_path / "imports.txt"
+    script = tmp_path / "train_script.py"
+    script.write_text(f"""
+import training, tensorflow
+with open({str(marker)!r}, "a") as f:
+    f.write("imported\\n")
+from training.data import make_dataset, ChannelStats
+import numpy as np
+if __name__ == "__main__":
+    stats = ChannelStats(*(np.ones(16),) * 5)
+    for x, y in make_dataset({samples!r}, stats, batch_size=2, repeat=False, read_workers=2):
+        pass
+""")
+    subprocess.run([sys.executable, str(script)], check=True, cwd=repo_root, timeout=120,
+                   env={**os.environ, "PYTHONPATH": str(repo_root)})
+    assert marker.read_text() == "imported\n"

@@ -49,12 +49,15 @@ hemispheres is not symmetric (land, seasons), so a mirrored sample is plausible,
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import json
 import math
 import multiprocessing
 import os
+import sys
 import threading
+import types
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -294,23 +297,35 @@ def read_sample(path, *, offset: np.ndarray, scale: np.ndarray, crop_origin: tup
                              f"{grid[0]} x {grid[1]}")
         data = np.empty((rows, cols, len(CHANNELS)), np.float32) if out_data is None else out_data
         labels = np.empty((rows, cols), np.int32) if out_labels is None else out_labels
+        offset_row, scale_row = _row_coefficients(offset, scale, cols=cols, flip_latitude=flip_latitude)
         try:
             raw_labels = f[LABELS_KEY][row0:row0 + rows, col0:col0 + cols]
-            for start in range(0, rows, _ROWS_PER_BLOCK):
+            for start in range(0, rows, _ROWS_PER_BLOCK):  # read and normalize while in the cache
                 stop = min(start + _ROWS_PER_BLOCK, rows)
-                block = data[start:stop]
+                block = data[rows - stop:rows - start] if flip_latitude else data[start:stop]
                 f[DATA_KEY].read_direct(block, np.s_[row0 + start:row0 + stop, col0:col0 + cols, :])
                 if flip_latitude:
-                    block[..., MERIDIONAL_WIND_CHANNELS] *= -1.0
-                block -= offset
-                block *= scale
+                    block[:] = block[::-1]
+                flat = block.reshape(len(block), cols * len(CHANNELS))
+                np.subtract(flat, offset_row, out=flat)
+                np.multiply(flat, scale_row, out=flat)
         except OSError as error:
             raise OSError(f"{path}: cannot read sample data, truncated or corrupt? ({error})") from None
-    _store_labels(path, raw_labels, labels)
-    if flip_latitude:
-        data[:] = data[::-1]
-        labels[:] = labels[::-1]
+    _store_labels(path, raw_labels[::-1] if flip_latitude else raw_labels, labels)
     return data, labels
+
+
+def _row_coefficients(offset, scale, *, cols: int, flip_latitude: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``offset`` and ``scale`` repeated over a row of ``cols`` points, (cols * 16,) float32.
+
+    Normalizing rows against these long vectors runs about twice as fast as broadcasting (16,) vectors.
+    A north-south flip negates V850 and VBOT: ``(-x - o) * s == (x + o) * -s``, folded in here.
+    """
+    offset, scale = np.array(offset, np.float32), np.array(scale, np.float32)
+    if flip_latitude:
+        offset[list(MERIDIONAL_WIND_CHANNELS)] *= -1
+        scale[list(MERIDIONAL_WIND_CHANNELS)] *= -1
+    return np.tile(offset, cols), np.tile(scale, cols)
 
 
 def _open_sample(path) -> h5py.File:
@@ -401,6 +416,22 @@ def _read_into_buffer(buffer: int, position: int, path: str, kwargs: dict) -> No
                 out_labels=_worker_buffers["labels"][buffer, position], **kwargs)
 
 
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Start processes without re-importing the ``__main__`` script in them.
+
+    multiprocessing imports the parent's main script in every process it starts (``forkserver`` and
+    ``spawn``); a training script importing TensorFlow at the top would cost each reader seconds and
+    hundreds of MB. The readers need nothing from it, so it is swapped for an empty module meanwhile.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 class _BatchStream:
     """Batches read by a pool of processes into shared memory and handed to TensorFlow without a copy.
 
@@ -422,8 +453,9 @@ class _BatchStream:
         labels_raw = context.RawArray("b", int(np.prod(buffers_shape)) * 4 + 64)
         self.data = _aligned_view(data_raw, np.float32, (*buffers_shape, len(CHANNELS)))
         self.labels = _aligned_view(labels_raw, np.int32, buffers_shape)
-        self.pool = context.Pool(read_workers, initializer=_attach_buffers,
-                                 initargs=(data_raw, labels_raw, buffers_shape))
+        with _main_module_hidden():
+            self.pool = context.Pool(read_workers, initializer=_attach_buffers,
+                                     initargs=(data_raw, labels_raw, buffers_shape))
         self.lock = threading.Lock()
         self.free, self.held = set(range(self.num_buffers)), set()
         self.filling = collections.deque()  # (buffer, [AsyncResult per sample])
