@@ -8,10 +8,20 @@ Settings: config/config.yaml (schema: workflow/schemas/config.schema.yaml), over
 config/machines/<machine>.yaml (MPI launcher, node-local staging, Horovod), chosen by the profile.
 """
 
-configfile: "config/config.yaml"
+from pathlib import Path
+
+
+configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
 include: "workflow/rules/common.smk"
+
+
+localrules:
+    all,
+    split,
+
+
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/label.smk"
 include: "workflow/rules/stats.smk"
