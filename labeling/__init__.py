@@ -18,11 +18,12 @@ from labeling.ar import atmospheric_river_mask, atmospheric_river_regions
 from labeling.config import ARConfig, IVTConfig, LabelConfig, TCConfig
 from labeling.ivt import integrated_vapor_transport, ivt_proxy
 from labeling.labels import LabelResult, label_time_step
-from labeling.score import Score, ScoreAccumulator, mask_iou, match_centres, score_results
+from labeling.score import Score, ScoreAccumulator, mask_iou, match_centres, score_results, score_sample_files
 from labeling.tc import TCCentre, detect_tc_centres, tropical_cyclone_mask
 
 __all__ = [
     "ARConfig", "IVTConfig", "LabelConfig", "TCConfig", "LabelResult", "Score", "ScoreAccumulator", "TCCentre",
     "atmospheric_river_mask", "atmospheric_river_regions", "detect_tc_centres", "integrated_vapor_transport",
-    "ivt_proxy", "label_time_step", "mask_iou", "match_centres", "score_results", "tropical_cyclone_mask",
+    "ivt_proxy", "label_time_step", "mask_iou", "match_centres", "score_results", "score_sample_files",
+    "tropical_cyclone_mask",
 ]

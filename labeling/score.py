@@ -159,6 +159,48 @@ def score_results(results, truth, *, max_distance_km: float = 100.0) -> Score:
     return acc.result()
 
 
+def score_sample_files(sample_paths, truth, *, max_distance_km: float = 100.0) -> Score:
+    """Score written sample files (``data-YYYY-MM-DD-TT-R.h5`` from ``climseg label``) against a synth truth.
+
+    Parameters
+    ----------
+    sample_paths : iterable of paths
+        Samples of days covered by ``truth``; time step TT of the name is the index into the truth's day.
+    truth : climseg.synth.Truth, or the path of a ``.truth.h5`` file
+
+    Raises
+    ------
+    ValueError
+        Naming the sample when its day is not the truth's, its grid differs, or it has no ``tc_centres``
+        attribute (it was not written by ``climseg label``).
+    """
+    import json
+
+    from climseg.contract import parse_sample_file_name
+    from labeling.sample import read_sample
+
+    if not hasattr(truth, "tc_mask"):
+        from climseg.synth import read_truth
+
+        truth = read_truth(truth)
+    days = {t.date() for t in truth.times}
+    acc = ScoreAccumulator(max_distance_km=max_distance_km)
+    for path in sample_paths:
+        name = parse_sample_file_name(str(path))
+        if name.date not in days or not 0 <= name.step < len(truth.times):
+            raise ValueError(f"{path}: time step {name.date} {name.step:02d} is not in the truth "
+                             f"({min(days)}..{max(days)})")
+        sample = read_sample(path, data=False)
+        if sample.labels.shape != truth.tc_mask.shape[1:]:
+            raise ValueError(f"{path}: grid {sample.labels.shape} differs from the truth's {truth.tc_mask.shape[1:]}")
+        if "tc_centres" not in sample.attrs:
+            raise ValueError(f"{path}: no tc_centres attribute (not written by climseg label)")
+        detected = [(c["lat_deg"], c["lon_deg"]) for c in json.loads(sample.attrs["tc_centres"])]
+        acc.add(sample.labels, detected, truth_centres(truth, name.step), truth.tc_mask[name.step],
+                truth.ar_mask[name.step])
+    return acc.result()
+
+
 def truth_centres(truth, step: int):
     """(n, 2) array of the planted TC centres (lat, lon degrees) of one time step of a synth Truth."""
     return np.array([(tc.lat_deg, tc.lon_deg) for tc in truth.tcs_at(step)], dtype=np.float64).reshape(-1, 2)

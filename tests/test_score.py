@@ -91,3 +91,49 @@ def test_score_results_against_a_synth_truth():
     assert (score.tc_hits, score.tc_true, score.tc_iou, score.ar_iou) == (1, 1, 1.0, 0.5)
     with pytest.raises(ValueError, match="1 label results for 2 truth time steps"):
         score_results(results[:1], truth)
+
+
+def tiny_truth():
+    lat, lon = np.linspace(-90, 90, 19), np.arange(36) * 10.0
+    tc_mask = np.zeros((2, 19, 36), bool)
+    ar_mask = np.zeros((2, 19, 36), bool)
+    tc_mask[1, 11, 5] = True
+    ar_mask[0, 14, 3:9] = True
+    tcs = [PlantedTC(1, 0, 20.0, 50.0, 300.0, 50.0, 40.0, 5000.0)]
+    times = [dt.datetime(2000, 1, 1, h) for h in (0, 3)]
+    return Truth(times=times, lat_deg=lat, lon_deg=lon, tcs=tcs, ars=[], tc_mask=tc_mask, ar_mask=ar_mask)
+
+
+def test_score_sample_files_reads_labels_and_centres_written_by_the_labeller(tmp_path):
+    import json
+
+    from climseg.synth import write_truth
+    from labeling.sample import write_sample
+    from labeling.score import score_sample_files
+
+    truth = tiny_truth()
+    truth_path = tmp_path / "day.truth.h5"
+    write_truth(truth_path, truth)
+    data = np.zeros((19, 36, 16), np.float32)
+    labels = np.zeros((2, 19, 36), np.uint8)
+    labels[0, 14, 3:9] = AR
+    labels[1, 11, 5] = TC
+    paths = []
+    for step, centres in ((0, []), (1, [{"lat_deg": 20.3, "lon_deg": 50.0, "radius_km": 290.0}])):
+        paths.append(write_sample(tmp_path / f"data-2000-01-01-{step:02d}-1.h5", data, labels[step], truth.lat_deg,
+                                  truth.lon_deg, attrs={"tc_centres": json.dumps(centres)}))
+    score = score_sample_files(paths, truth_path)
+    assert (score.tc_hits, score.tc_true, score.tc_false_alarms, score.tc_iou, score.ar_iou) == (1, 1, 0, 1.0, 1.0)
+    assert score.tc_centre_error_km == pytest.approx(0.3 * 111.19, rel=1e-3)
+
+    wrong_day = write_sample(tmp_path / "data-2000-01-02-00-1.h5", data, labels[0], truth.lat_deg, truth.lon_deg,
+                             attrs={"tc_centres": "[]"})
+    with pytest.raises(ValueError, match=r"data-2000-01-02-00-1\.h5: time step 2000-01-02 00 is not in the truth"):
+        score_sample_files([wrong_day], truth)
+    public = write_sample(tmp_path / "data-2000-01-01-00-2.h5", data, labels[0], truth.lat_deg, truth.lon_deg, attrs={})
+    with pytest.raises(ValueError, match=r"data-2000-01-01-00-2\.h5: no tc_centres attribute"):
+        score_sample_files([public], truth)
+    small = write_sample(tmp_path / "data-2000-01-01-01-3.h5", data[:10], labels[1, :10], truth.lat_deg[:10],
+                         truth.lon_deg, attrs={"tc_centres": "[]"})
+    with pytest.raises(ValueError, match=r"data-2000-01-01-01-3\.h5: grid \(10, 36\) differs"):
+        score_sample_files([small], truth)
