@@ -106,17 +106,18 @@ def plan_from_args(args, node_of_rank):
 
 
 def stage_command(args):
+    node_id = None
+    if args.node_id_from_env:  # checked before MPI starts: a rank exiting with an error ends the job
+        node_id = os.environ.get(args.node_id_from_env)
+        if node_id is None:
+            raise CommandError(f"--node-id-from-env {args.node_id_from_env}: no such environment variable")
+
     from mpi4py import MPI
 
     from staging import transfer
 
     comm = MPI.COMM_WORLD
     try:
-        node_id = None
-        if args.node_id_from_env:
-            node_id = os.environ.get(args.node_id_from_env)
-            if node_id is None:
-                raise CommandError(f"--node-id-from-env {args.node_id_from_env}: not set on rank {comm.rank}")
         node_comm, node_of_rank = transfer.node_layout(comm, node_id=node_id)
         node_dir = expand_node_local_dir(args.node_local_dir)
         paths = node_comm.allgather(str(node_dir))
