@@ -17,7 +17,7 @@ Examples
 ...                  n_ranks=4, samples_per_rank=3, seed=1, node_of_rank=[0, 0, 1, 1])
 >>> len(plan.train[0]), plan.n_nodes
 (3, 2)
->>> sorted(plan.read_list(0) + plan.read_list(1) + plan.read_list(2) + plan.read_list(3)) == list(range(len(plan.sources)))
+>>> sorted(i for rank in range(4) for i in plan.read_list(rank)) == list(range(len(plan.sources)))
 True
 """
 

@@ -19,7 +19,7 @@ Messages (on a private duplicate of the communicator), from an owner to a writer
 ``BEGIN`` (pickled source index), ``CHUNK`` (raw bytes, ``chunk_bytes`` at most) ..., ``END``
 (pickled size and CRC-32). MPI keeps messages between two ranks in order, so a writer needs only one
 open file per sending rank. Every rank also sends ``PROGRESS`` (bytes written so far, at most every
-half second) and ``DONE`` to rank 0, which draws the progress bar.
+half second per 1000 ranks) and ``DONE`` to rank 0, which draws the progress bar.
 """
 
 import contextlib
@@ -49,6 +49,7 @@ MAX_CHUNKS_IN_FLIGHT = 4
 (READ_AHEAD_CHUNKS + MAX_CHUNKS_IN_FLIGHT + 2) * chunk_bytes per rank."""
 TAG_BEGIN, TAG_CHUNK, TAG_END, TAG_PROGRESS, TAG_DONE = 11, 12, 13, 14, 15
 PROGRESS_INTERVAL_S = 0.5
+"""Seconds between progress reports of a rank to rank 0, per 1000 ranks (at least this)."""
 KILL_HOOK_ENV = "CLIMSEG_STAGE_TEST_KILL"
 """Testing aid: ``RANK:K`` makes rank RANK kill itself (SIGKILL) after writing K files."""
 READ_LOG_ENV = "CLIMSEG_STAGE_READ_LOG"
@@ -333,6 +334,7 @@ class _Mover:
         self.bar = None
         self.ranks_done, self.written_by_rank, self.written_elsewhere = 1, [0] * self.comm.size, 0
         self.last_report, self.reported = time.monotonic(), 0
+        self.report_interval_s = PROGRESS_INTERVAL_S * max(1.0, self.comm.size / 1000)  # rank 0 keeps up
         if self.me == 0 and show_progress:
             from tqdm import tqdm
             self.bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="staging", file=sys.stderr,
@@ -353,7 +355,7 @@ class _Mover:
                 except queue.Empty:
                     waited = True
                 else:
-                    self._send(*item)
+                    self._forward(*item)
                     busy = True
             message = self.comm.improbe(MPI.ANY_SOURCE, MPI.ANY_TAG, status)
             if message is not None:
@@ -381,8 +383,8 @@ class _Mover:
         own_work_done = self.reading_done and not self.in_flight and self.to_receive == 0
         return own_work_done and (self.me != 0 or self.ranks_done == self.comm.size)
 
-    def _send(self, kind, *rest) -> None:
-        """Handle one item of the reader thread: begin, chunk or end of file ``i``, done, or an error."""
+    def _forward(self, kind, *rest) -> None:
+        """Send (and write locally) one item of the reader thread: begin, chunk or end of file ``i``."""
         if kind == "error":
             raise rest[0]
         if kind == "done":
@@ -444,7 +446,8 @@ class _Mover:
         written = self.counts["bytes_written"]
         if self.bar is not None:
             self.bar.update(self.written_elsewhere + written - self.bar.n)
-        elif self.me != 0 and written != self.reported and time.monotonic() - self.last_report > PROGRESS_INTERVAL_S:
+        elif (self.me != 0 and written != self.reported
+              and time.monotonic() - self.last_report > self.report_interval_s):
             self.reported, self.last_report = written, time.monotonic()
             self.small_sends.append(self.comm.isend(written, dest=0, tag=TAG_PROGRESS))
 

@@ -100,7 +100,8 @@ def test_more_validation_samples_per_rank_than_files_is_an_error():
 
 
 def test_default_validation_uses_every_validation_file():
-    plan = make_plan(sample_paths(10), n_ranks=3, samples_per_rank=2, validation_files=sample_paths(7, "/pfs/v", year=2010))
+    plan = make_plan(sample_paths(10), n_ranks=3, samples_per_rank=2,
+                     validation_files=sample_paths(7, "/pfs/v", year=2010))
     assert plan.validation_samples_per_rank == 3
     used = {plan.sources[i] for row in plan.validation for i in row}
     assert used == set(sample_paths(7, "/pfs/v", year=2010))
@@ -144,8 +145,8 @@ def test_bad_arguments_are_errors():
 
 
 def test_plan_round_trips_through_json(tmp_path):
-    plan = make_plan(sample_paths(30), n_ranks=4, samples_per_rank=6, seed=5, validation_files=sample_paths(5, "/v", year=2010),
-                     node_of_rank=[0, 0, 1, 1])
+    plan = make_plan(sample_paths(30), n_ranks=4, samples_per_rank=6, seed=5,
+                     validation_files=sample_paths(5, "/v", year=2010), node_of_rank=[0, 0, 1, 1])
     plan.save(tmp_path / "plan.json")
     assert StagingPlan.load(tmp_path / "plan.json") == plan
     assert json.loads((tmp_path / "plan.json").read_text())["n_ranks"] == 4
