@@ -61,40 +61,31 @@ def integrated_vapor_transport(q, u, v, plev_pa, ps_pa):
 
     order = np.argsort(plev)  # top of the atmosphere first
     p = plev[order]
-    east = _transport(q, u, order, p, ps)
-    north = _transport(q, v, order, p, ps)
-    return east, north, np.sqrt(east * east + north * north)
-
-
-def _transport(q, wind, order, p, ps):
-    """(1/g) int q * wind dp for every column (see integrated_vapor_transport); levels sorted by ``order``.
-
-    Columns whose surface lies at or below the lowest level (most of them) share the trapezoid weights
-    of the levels and are summed level by level on (lat, lon) slices; only the columns the surface cuts
-    go through the general layer-by-layer integral.
-    """
+    # Trapezoid weights (Pa) of the levels, in the order of the input, divided by g.
     weights = np.zeros(p.size)
     weights[:-1] += 0.5 * np.diff(p)
     weights[1:] += 0.5 * np.diff(p)
-    # Work in the input precision (float32 products summed over ~10-30 levels lose < 1e-6 relative).
-    dtype = np.result_type(q.dtype, wind.dtype, np.float32)
-    total = np.zeros(ps.shape, dtype)
-    product = np.empty(ps.shape, dtype)
-    for k, level in enumerate(order):
-        np.multiply(q[level], wind[level], out=product)
-        product *= dtype.type(weights[k])
-        total += product
-    total = total.astype(np.float64)
-    lowest = q[order[-1]] * wind[order[-1]]
+    level_weights = np.empty(p.size)
+    level_weights[order] = weights / GRAVITY_M_S2
+    lowest = order[-1]
     with np.errstate(invalid="ignore"):
-        below_lowest = np.maximum(ps - p[-1], 0.0)
-        total += lowest * below_lowest  # integrand held constant from the lowest level down to the surface
-        cut = np.nonzero(ps < p[-1])
-    if cut[0].size:
-        f = (q[:, cut[0], cut[1]][order] * wind[:, cut[0], cut[1]][order]).astype(np.float64)  # (plev, columns)
-        total[cut] = _column_integral(f, p, ps[cut])
-    total[np.isnan(ps)] = np.nan
-    return total / GRAVITY_M_S2
+        below_lowest = np.maximum(ps - p[-1], 0.0) / GRAVITY_M_S2  # integrand held constant down to the surface
+        cut = np.nonzero(ps < p[-1])  # columns whose surface cuts the levels
+    missing = np.isnan(ps)
+    # Work in the input precision (float32 products summed over ~10-30 levels lose < 1e-6 relative).
+    dtype = np.result_type(q.dtype, u.dtype, v.dtype, np.float32)
+    w = level_weights.astype(dtype)
+    components = []
+    for wind in (u, v):
+        total = np.einsum("k,kij,kij->ij", w, q, wind).astype(np.float64)  # every level above ground
+        total += below_lowest * (q[lowest] * wind[lowest])
+        if cut[0].size:
+            f = (q[:, cut[0], cut[1]][order] * wind[:, cut[0], cut[1]][order]).astype(np.float64)  # (plev, columns)
+            total[cut] = _column_integral(f, p, ps[cut]) / GRAVITY_M_S2
+        total[missing] = np.nan
+        components.append(total)
+    east, north = components
+    return east, north, np.sqrt(east * east + north * north)
 
 
 def _column_integral(f, p, ps):
