@@ -253,7 +253,7 @@ def test_four_ranks_on_two_nodes_read_each_file_once_and_write_it_once_per_node(
 
 
 @pytest.mark.mpi
-def test_rerun_skips_verified_files_and_replaces_corrupt_and_partial_ones(two_nodes):
+def test_rerun_skips_verified_files_and_replaces_corrupt_partial_and_outdated_ones(two_nodes):
     root, plan, args = two_nodes["root"], two_nodes["plan"], two_nodes["args"]
     assert two_nodes["first"].returncode == 0
     log = root / "rerun.log"
@@ -263,7 +263,9 @@ def test_rerun_skips_verified_files_and_replaces_corrupt_and_partial_ones(two_no
     assert summary["source_files_read"] == 0 and summary["copies_already_staged"] == summary["copies_needed"]
     assert not log.exists()
 
-    flipped, truncated = sorted(staged_samples(root / "node1"))[0], sorted(staged_samples(root / "node0"))[-1]
+    flipped = sorted(staged_samples(root / "node1"))[0]
+    truncated = sorted(staged_samples(root / "node0") - {flipped})[-1]
+    touched = sorted(set(plan.names) - {flipped, truncated})[0]
     with open(root / "node1" / flipped, "r+b") as f:  # same size, one byte changed
         f.seek(100)
         byte = f.read(1)
@@ -271,13 +273,17 @@ def test_rerun_skips_verified_files_and_replaces_corrupt_and_partial_ones(two_no
         f.write(bytes([byte[0] ^ 0xFF]))
     with open(root / "node0" / truncated, "r+b") as f:
         f.truncate(1000)
+    source = Path(plan.sources[plan.names.index(touched)])  # the source changed since it was staged
+    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
     repaired = run_stage(4, args, nodes_of_two=True, env={READ_LOG_ENV: str(log)})
     assert repaired.returncode == 0, repaired.stderr
     for node in (0, 1):
         assert_node_holds_exactly_its_files(plan, node, root / f"node{node}")
-    assert {Path(p).name for p in read_log(log)} == {flipped, truncated}
+    assert Counter(Path(p).name for p in read_log(log)) == Counter([flipped, truncated, touched])
     summary = json.loads((root / "node0" / "stage_summary.json").read_text())
-    assert summary["files_written"] == 2 and summary["copies_already_staged"] == summary["copies_needed"] - 2
+    rewritten = 2 + len(plan.writers[plan.names.index(touched)])
+    assert summary["files_written"] == rewritten
+    assert summary["copies_already_staged"] == summary["copies_needed"] - rewritten
 
 
 @pytest.mark.mpi
