@@ -143,19 +143,25 @@ def detect_tc_centres(fields, lat_deg, lon_deg, *, config: TCConfig):
         if a.shape != (lat.size, lon.size):
             raise ValueError(f"TC detection: {name} has shape {a.shape}, the grid is ({lat.size}, {lon.size})")
 
-    zeta = cyclonic_vorticity(f["U850"], f["V850"], lat, lon, scale_km=config.vorticity_scale_km)
+    # Vorticity only in the latitude band where storms may be (plus the stencil's reach).
+    reach_deg = config.max_abs_lat_deg + config.vorticity_scale_km / KM_PER_DEGREE + 2 * float(np.max(np.diff(lat)))
+    band = np.flatnonzero(np.abs(lat) <= reach_deg)
+    if band.size < 2:
+        return []
+    band = slice(band[0], band[-1] + 1)
+    zeta = cyclonic_vorticity(f["U850"][band], f["V850"][band], lat[band], lon, scale_km=config.vorticity_scale_km)
     with np.errstate(invalid="ignore"):
-        strong = (zeta > config.vorticity_threshold_per_s) & (np.abs(lat) <= config.max_abs_lat_deg)[:, None]
+        strong = (zeta > config.vorticity_threshold_per_s) & (np.abs(lat[band]) <= config.max_abs_lat_deg)[:, None]
     labels, n = label_regions(strong, periodic=is_periodic(lon))
     if n == 0:
         return []
-    peaks = []
+    peaks = []  # (row in the band, column, vorticity)
     for k, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
             continue
         local = np.where(labels[box] == k, zeta[box], -np.inf)
         i, j = np.unravel_index(np.argmax(local), local.shape)
-        peaks.append((box[0].start + i, box[1].start + j))
+        peaks.append((band.start + box[0].start + i, box[1].start + j, float(local[i, j])))
 
     # Derived fields are evaluated only where the tests look (windows and rays around candidates).
     psl = _Derived(lambda p: p, f["PSL"])
@@ -165,7 +171,7 @@ def detect_tc_centres(fields, lat_deg, lon_deg, *, config: TCConfig):
     step_km = min(float(np.min(np.diff(lat))), longitude_spacing_deg(lon)) * KM_PER_DEGREE
 
     found = []
-    for peak_row, peak_col in peaks:
+    for peak_row, peak_col, peak_zeta in peaks:
         rows, cols, dist = disc_window(lat, lon, lat[peak_row], lon[peak_col], config.psl_search_km)
         sub = np.where(dist <= config.psl_search_km, psl[np.ix_(rows, cols)], np.nan)
         if not np.isfinite(sub).any():
@@ -194,7 +200,7 @@ def detect_tc_centres(fields, lat_deg, lon_deg, *, config: TCConfig):
             continue
         radius, rmw = gale_radius_km(wind, lat, lon, lat0, lon0, gale_m_s=config.gale_wind_m_s,
                                      max_radius_km=config.max_radius_km)
-        found.append(TCCentre(lat0, lon0, row, col, psl0, float(zeta[peak_row, peak_col]), max_wind, radius, rmw))
+        found.append(TCCentre(lat0, lon0, row, col, psl0, peak_zeta, max_wind, radius, rmw))
 
     found.sort(key=lambda c: c.psl_pa)
     kept = []
