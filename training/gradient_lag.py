@@ -39,6 +39,10 @@ Adam (zero first and second moments give a zero step). ``primed`` is False until
 a loop whose update does not vanish for zero gradients (decoupled weight decay, a LARC trust ratio
 that divides by the gradient norm) should skip the update while ``primed`` is False.
 
+Mixed precision: pass the *unscaled* gradients (``optimizer.get_unscaled_gradients``) and apply the
+returned ones through the ``LossScaleOptimizer``: a step whose gradients overflowed is then skipped,
+and the loss scale lowered, one step later, identically on all ranks (inf/NaN survive the average).
+
 Checkpoints
 -----------
 `GradientLag` is a `tf.Module`: ``tf.train.Checkpoint(..., gradient_lag=lag)`` saves the buffer and the
