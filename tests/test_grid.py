@@ -120,17 +120,18 @@ def test_seam_merging_joins_a_region_crossing_0_360():
     assert n_plain == 3
 
 
-def test_seam_merging_chains_several_regions_and_empty_mask():
+def test_seam_merging_joins_several_pieces_and_keeps_others_apart():
     mask = np.zeros((9, 10), bool)
-    # a U shape whose arms are joined only through the seam: three pieces, one region
-    mask[1:4, 0] = True
-    mask[1, -1] = True
+    mask[1:4, 0] = True   # a column east of the seam ...
+    mask[1, -1] = True    # ... touched by two separate cells west of it
     mask[3, -1] = True
-    mask[1:4, 2] = True
-    mask[5, 1] = True
+    mask[1:4, 2] = True   # not adjacent to column 0 (column 1 is empty)
+    mask[5, 1] = True     # isolated
     labels, n = label_regions(mask, periodic=True)
-    assert n == 3  # left arm + both seam cells; the separate column at 2; the dot at row 5 joins column 0
+    assert n == 3
     assert labels[1, 0] == labels[1, -1] == labels[3, -1]
+    assert len({labels[1, 0], labels[1, 2], labels[5, 1]}) == 3
+    assert label_regions(mask, periodic=False)[1] == 5
     assert label_regions(np.zeros((4, 5), bool), periodic=True)[1] == 0
 
 
