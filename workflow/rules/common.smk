@@ -74,6 +74,12 @@ def as_yaml(mapping):
     return yaml.safe_dump(mapping, sort_keys=True, default_flow_style=True, width=float("inf")).strip()
 
 
+def serial_launcher(*, cores=1, gpus=0):
+    """The machine's prefix that runs one process with ``cores`` cores and ``gpus`` GPUs on a compute
+    node (empty where the batch script already runs on one: local, Slurm)."""
+    return config["mpi"]["serial_launcher"].format(cores=cores, gpus=gpus)
+
+
 def environment(variables):
     """``env NAME=VALUE ...`` for the shell: values double-quoted so $USER expands on the node."""
     if not variables:

@@ -7,7 +7,7 @@ rule evaluate:
         report=str(REPORT_JSON),
         markdown=str(REPORT_MD),
     params:
-        launcher=config["mpi"]["serial_launcher"],
+        launcher=serial_launcher(cores=7, gpus=1),
     log:
         str(LOGS / "evaluate.log"),
     benchmark:
@@ -18,4 +18,4 @@ rule evaluate:
         runtime=config["runtime"]["evaluate"],
     shell:
         "{params.launcher} climseg evaluate --run {input.run} --data {input.test}"
-        " --out {output.report} > {log} 2>&1"
+        " --out {output.report} --no-progress > {log} 2>&1"

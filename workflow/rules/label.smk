@@ -10,7 +10,7 @@ rule label:
         samples=directory(str(SAMPLES / "{file}")),
         config=str(SAMPLES / "{file}.label.yaml"),
     params:
-        launcher=config["mpi"]["serial_launcher"],
+        launcher=serial_launcher(cores=config["label"]["workers"]),
         parameters=config["label"]["parameters"],
         parameters_yaml=as_yaml(config["label"]["parameters"]),
         run=config["label"]["run"],

@@ -38,5 +38,5 @@ rule stage:
         " climseg stage --train {input.train} --validation {input.validation}"
         " --samples-per-rank {params.samples_per_rank}"
         " --validation-samples-per-rank {params.validation_samples_per_rank}"
-        " --seed {params.seed} --node-local-dir {params.node_local_dir} --stats {input.stats}"
+        " --seed {params.seed} --node-local-dir {params.node_local_dir} --stats {input.stats} --no-progress"
         " > {log} 2>&1 && echo {params.record:q} > {output.record}"

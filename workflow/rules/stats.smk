@@ -5,7 +5,7 @@ rule stats:
     output:
         stats=str(STATS),
     params:
-        launcher=config["mpi"]["serial_launcher"],
+        launcher=serial_launcher(),
     log:
         str(LOGS / "stats.log"),
     benchmark:

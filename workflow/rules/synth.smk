@@ -4,7 +4,7 @@ rule synth:
         netcdf=expand(str(RAW / "{name}.nc"), name=input_files()),
         truth=expand(str(RAW / "{name}.truth.h5"), name=input_files()),
     params:
-        launcher=config["mpi"]["serial_launcher"],
+        launcher=serial_launcher(),
         out=lambda wildcards, output: os.path.dirname(output.netcdf[0]),
         days=config["synth"]["days"],
         start_date=config["synth"]["start_date"],

@@ -41,4 +41,4 @@ rule train:
         " --stats {input.stats} --model {params.model} --out {output.run} --config {output.config}"
         " --epochs {params.epochs} --steps-per-epoch {params.steps_per_epoch}"
         " --batch-size {params.batch_size} --precision {params.precision}"
-        " --gradient-lag {params.gradient_lag} --seed {params.seed} > {log} 2>&1"
+        " --gradient-lag {params.gradient_lag} --seed {params.seed} --no-progress > {log} 2>&1"
