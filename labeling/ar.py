@@ -53,6 +53,10 @@ def ivt_threshold(ivt, lat_deg, *, config: ARConfig) -> float:
     NaN cells are ignored; the result is NaN when every cell is NaN.
     """
     damped = np.asarray(ivt, dtype=np.float64) * tropical_damping(lat_deg, config.tropical_damping_sigma_deg)[:, None]
+    return _threshold_of_damped(damped, config)
+
+
+def _threshold_of_damped(damped, config: ARConfig) -> float:
     finite = damped[np.isfinite(damped)]
     if finite.size == 0:
         return float("nan")
@@ -79,14 +83,12 @@ def atmospheric_river_regions(ivt, lat_deg, lon_deg, *, config: ARConfig, exclud
     ivt = np.asarray(ivt, dtype=np.float64)
     if ivt.shape != (lat.size, lon.size):
         raise ValueError(f"IVT shape {ivt.shape} does not match the grid ({lat.size}, {lon.size})")
-    threshold = ivt_threshold(ivt, lat, config=config)
+    damped = ivt * tropical_damping(lat, config.tropical_damping_sigma_deg)[:, None]
+    threshold = _threshold_of_damped(damped, config)
     if not np.isfinite(threshold):
         return np.zeros(ivt.shape, np.int32), []
-    damped = ivt * tropical_damping(lat, config.tropical_damping_sigma_deg)[:, None]
     with np.errstate(invalid="ignore"):
         candidate = damped >= threshold  # NaN compares False
-    if config.tropical_damping_sigma_deg > 0:
-        candidate &= (lat != 0.0)[:, None]  # damped IVT is 0 there; never a candidate even if threshold is 0
     if exclude is not None:
         candidate &= ~np.asarray(exclude, dtype=bool)
     labels, n = label_regions(candidate, periodic=is_periodic(lon))
