@@ -183,7 +183,7 @@ def detect_tc_centres(fields, lat_deg, lon_deg, *, config: TCConfig):
         if abs(lat0) > config.max_abs_lat_deg:
             continue
         rise = _ray_values(psl, lat, lon, lat0, lon0, config.psl_rise_within_km, step_km)
-        if not np.all(np.nanmax(rise, axis=1) - psl0 >= config.psl_rise_pa):
+        if not np.all(np.fmax.reduce(rise, axis=1) - psl0 >= config.psl_rise_pa):  # fmax: NaN-skipping, no warning
             continue
         if config.warm_core_drop_k > 0 and not _drops_everywhere(
                 core_t, lat, lon, lat0, lon0, config.warm_core_search_km, config.warm_core_drop_within_km,
@@ -295,7 +295,7 @@ def tropical_cyclone_mask(fields, lat_deg, lon_deg, centres, *, config: TCConfig
     ----------
     fields : mapping of CAM5 name -> ndarray (lat, lon)
         ``"gale"`` needs UBOT, VBOT (m s-1); ``"percentile"`` needs TMQ (kg m-2), U850, V850 (m s-1)
-        and PRECT (m s-1).
+        and PRECT (m s-1); ``"radius"`` needs none.
     lat_deg, lon_deg : ndarray (lat,), (lon,), degrees
     centres : sequence of TCCentre (from :func:`detect_tc_centres`)
     config : TCConfig
@@ -310,20 +310,22 @@ def tropical_cyclone_mask(fields, lat_deg, lon_deg, centres, *, config: TCConfig
     radius + ``mask_margin_km`` of the centre, cells with |UBOT, VBOT| >= ``gale_wind_m_s`` plus the
     disc inside the radius of maximum wind (the calm eye) form regions; the one containing the centre
     is kept, holes filled. This is the physical size of a storm as forecasters define it (the R34
-    area, asymmetric like the real wind field), it does not depend on the grid, and it matches the
-    planted footprints of ``climseg synth``.
+    area, asymmetric like the real wind field) and it does not depend on the grid. On ``climseg synth``
+    data (truth: the disc of the vortex's own gale radius) it scores a pixel IoU of about 0.84 at 1 and
+    0.25 degree; the background flow, which strengthens the wind on one side of a moving storm, is what
+    separates the two.
 
     ``mask_method="radius"``: the disc of the storm's gale radius (the symmetric R34 of best-track
     archives). It ignores the asymmetry of the wind field, which makes it match idealised symmetric
-    truth (such as ``climseg synth``'s) slightly better than ``"gale"``.
+    truth (such as ``climseg synth``'s) slightly better than ``"gale"`` (IoU about 0.87 at 1 degree).
 
     ``mask_method="percentile"``: the recipe of the original scripts. In a box of radius +
     ``percentile_box_margin_km`` (6.6 degrees) TMQ, the 850 hPa wind speed and PRECT are each
     binarized at their ``mask_percentile`` (93rd) percentile, each reduced to its largest region; the
     union is reduced to the region containing (or else the largest near) the centre. By construction
     it marks 7 % of a box whose size is set by the margin rather than by the storm, so small storms
-    get too large a mask and large ones too small a one; it is kept for comparison with the
-    published labels.
+    get too large a mask and large ones too small a one (IoU about 0.71 on ``climseg synth`` at 1
+    degree); it is kept for comparison with the published labels.
     """
     lat, lon = check_grid(lat_deg, lon_deg)
     mask = np.zeros((lat.size, lon.size), dtype=bool)
@@ -413,7 +415,7 @@ def _drops_everywhere(field, lat, lon, lat0, lon0, search_km, within_km, drop, s
     top = sub[i, j]
     rays = _ray_values(field, lat, lon, lat[rows[i]], lon[cols[j]], within_km, step_km)
     with np.errstate(invalid="ignore"):
-        return bool(np.all(top - np.nanmin(rays, axis=1) >= drop))
+        return bool(np.all(top - np.fmin.reduce(rays, axis=1) >= drop))
 
 
 def _distance_km(a: TCCentre, b: TCCentre) -> float:
