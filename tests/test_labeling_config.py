@@ -1,4 +1,4 @@
-"""labeling.config (label parameters): defaults, round trips, YAML files and every error it raises.
+"""labeling.config (label parameters): defaults, round trips, YAML files and every error it raises."""
 
 import dataclasses
 
