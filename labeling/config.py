@@ -131,6 +131,9 @@ class TCConfig(_Section):
     vorticity_scale_km: float = 100.0
     """Vorticity is computed by centred differences over +-this distance, so that it means the same on a
     0.25 and a 1 degree grid (about 2 V(r) / r at r = scale); 0 uses adjacent cells."""
+    vorticity_scale_exponent: float = 1.5
+    """On grids too coarse to resolve ``vorticity_scale_km`` the threshold is multiplied by
+    (scale / stencil reach) ** exponent (see labeling.tc.vorticity_threshold_on_grid); 0 disables."""
     psl_search_km: float = 222.4
     """The PSL minimum (the storm centre) is searched within this distance of the vorticity maximum (2 deg)."""
     psl_rise_pa: float = 400.0
@@ -174,7 +177,7 @@ class TCConfig(_Section):
 
     def __post_init__(self):
         n = "TCConfig"
-        for name in ("vorticity_threshold_per_s", "vorticity_scale_km", "psl_rise_pa", "warm_core_drop_k",
+        for name in ("vorticity_threshold_per_s", "vorticity_scale_km", "vorticity_scale_exponent", "psl_rise_pa", "warm_core_drop_k",
                      "thickness_drop_m", "min_surface_wind_m_s", "min_separation_km", "gale_wind_m_s",
                      "mask_margin_km", "percentile_box_margin_km"):
             _check(n, name, getattr(self, name), low=0.0)

@@ -8,7 +8,8 @@ import pytest
 from labeling.config import TCConfig
 from labeling.grid import EARTH_RADIUS_KM, great_circle_distance_km, label_regions
 from labeling.score import mask_iou
-from labeling.tc import cyclonic_vorticity, detect_tc_centres, gale_radius_km, tropical_cyclone_mask
+from labeling.tc import (cyclonic_vorticity, detect_tc_centres, gale_radius_km, tropical_cyclone_mask,
+                         vorticity_threshold_on_grid)
 
 RHO = 1.15  # kg m-3
 
@@ -177,3 +178,22 @@ def test_missing_or_misshapen_fields_are_errors():
     fields["PSL"] = fields["PSL"][:-1]
     with pytest.raises(ValueError, match=r"PSL has shape \(180, 360\), the grid is \(181, 360\)"):
         detect_tc_centres(fields, lat, lon, config=TCConfig())
+
+
+def test_vorticity_threshold_adapts_to_grids_coarser_than_the_scale():
+    config = TCConfig()
+    quarter, _ = grid(0.25)
+    assert vorticity_threshold_on_grid(quarter, config=config) == pytest.approx(
+        1.6e-4 * (100.0 / (4 * 0.25 * 111.195)) ** 1.5, rel=1e-3)
+    coarse, _ = grid(2.5)
+    assert vorticity_threshold_on_grid(coarse, config=config) == pytest.approx(3.5e-5, rel=0.05)  # GFDL value
+    fixed = dataclasses.replace(config, vorticity_scale_exponent=0.0)
+    assert vorticity_threshold_on_grid(coarse, config=fixed) == 1.6e-4
+
+
+def test_storms_on_a_2_5_degree_grid_are_found_within_half_a_cell():
+    lat, lon = grid(2.5)
+    centres = detect_tc_centres(storm_fields(lat, lon, STORMS), lat, lon, config=TCConfig())
+    assert len(centres) == 2
+    for slat, slon, _ in STORMS:
+        assert min(great_circle_distance_km(c.lat_deg, c.lon_deg, slat, slon) for c in centres) < 0.5 * 2.5 * 111.2
