@@ -4,7 +4,9 @@ Detection (:func:`detect_tc_centres`), with every window a great-circle distance
 
 1. 850 hPa relative vorticity on the sphere, sign flipped in the southern hemisphere, from centred
    differences over +-``vorticity_scale_km`` (so a 0.25 and a 1 degree grid see the same number);
-   each connected region above ``vorticity_threshold_per_s`` gives one candidate at its maximum;
+   each connected region above ``vorticity_threshold_per_s`` gives one candidate at its maximum
+   (on grids too coarse for that scale the threshold is lowered, see
+   :func:`vorticity_threshold_on_grid`);
 2. the PSL minimum within ``psl_search_km`` is the storm centre (refined between grid points by a
    parabola through its neighbours); PSL must rise by ``psl_rise_pa`` within ``psl_rise_within_km``
    along each of 16 bearings (a closed low);
