@@ -1,0 +1,187 @@
+"""The training loop: it learns, it resumes bit for bit after SIGTERM, and its errors name the file.
+
+Training runs go through the ``climseg`` entry point in a subprocess (deterministic ops are a
+process-wide, irreversible TensorFlow setting, and SIGTERM must reach a real process); errors raised
+before training starts are tested in-process.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from climseg.cli import main
+from climseg.contract import LABELS_KEY
+from training.config import TrainConfig
+from training.demo import write_demo_samples
+from training.loop import INTERRUPTED_EXIT_CODE, StopFlag, count_labels, evaluation_batch_size, model_config
+
+GRID = (32, 48)
+
+
+def train_command(*args):
+    return [str(Path(sys.executable).parent / "climseg"), "train", "--no-progress", *map(str, args)]
+
+
+def run_train(*args, timeout=300):
+    return subprocess.run(train_command(*args), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    _, stats = write_demo_samples(root / "train", count=32, grid=GRID, seed=0)
+    validation, _ = write_demo_samples(root / "validation", count=8, grid=GRID, seed=1)
+    return {"train": root / "train", "validation": root / "validation", "stats": stats, "validation_files": validation}
+
+
+def final_weights(run_dir):
+    """Every variable of the latest checkpoint (model, optimizer, rng, position) by name."""
+    import tensorflow as tf
+    index = json.loads((run_dir / "checkpoints" / "index.json").read_text())
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints" / index["latest"] / "ckpt"))
+    names = [name for name in reader.get_variable_to_shape_map() if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
+    return index["latest"], {name: reader.get_tensor(name) for name in names}
+
+
+def test_small_tiramisu_learns_far_above_the_all_background_baseline(samples, tmp_path):
+    run = tmp_path / "run"
+    result = run_train("--data", samples["train"], "--validation-data", samples["validation"],
+                       "--stats", samples["stats"], "--model", "tiramisu", "--model-preset", "small",
+                       "--out", run, "--batch-size", 4, "--epochs", 3, "--learning-rate", 0.01,
+                       "--read-workers", 2)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3] and records[-1]["step"] == 24
+    final = records[-1]
+
+    # Baseline: predicting background everywhere gives IoU = background fraction for background and 0
+    # for TC and AR (present in every validation sample), so a mean IoU of background fraction / 3.
+    counts = count_labels(samples["validation_files"])
+    assert counts[1] > 0 and counts[2] > 0
+    baseline = counts[0] / counts.sum() / 3  # about 0.3 on these samples
+    # Bound: 3 epochs (24 steps of 4 samples) of the 6k-parameter Tiramisu reach about 0.7 on these
+    # samples (TC and AR about 0.6 each). Require the network to find both classes (IoU > 0.3 each, where
+    # the baseline has 0) and a mean IoU at least 0.2 above the baseline: far beyond chance, with margin
+    # for slower convergence on another machine's arithmetic.
+    assert final["iou"]["TC"] > 0.3 and final["iou"]["AR"] > 0.3, final
+    assert final["mean_iou"] > baseline + 0.2, (final, baseline)
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    assert (run / "config.yaml").exists() and (run / "stats.h5").exists()
+    assert list((run / "tensorboard").iterdir())
+    meta = json.loads((run / "checkpoints" / "step-00000024" / "meta.json").read_text())
+    assert meta["config"]["model_preset"] == "small" and meta["mean_iou"] == pytest.approx(final["mean_iou"])
+
+    again = main(["train", "--data", str(samples["train"]), "--stats", str(samples["stats"]), "--out", str(run)])
+    assert again == 2, "a second run into the same directory needs --resume"
+
+
+def test_sigterm_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(samples, tmp_path):
+    # Dropout on, random crops, Adam with warm-up: every piece of state must come back.
+    (tmp_path / "train.yaml").write_text("model_overrides: {dropout: 0.2}\n")
+    common = ["--data", samples["train"], "--stats", samples["stats"], "--model-preset", "small",
+              "--config", tmp_path / "train.yaml", "--batch-size", 2, "--epochs", 6, "--steps-per-epoch", 8,
+              "--crop", 16, 24, "--warmup-steps", 4, "--read-workers", 1, "--seed", 7]
+    total_steps = 6 * 8
+
+    straight = run_train(*common, "--out", tmp_path / "straight")
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen(train_command(*common, "--out", interrupted), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (interrupted / "checkpoints" / "index.json").exists():  # the end of the first epoch
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=240)
+    assert process.returncode == INTERRUPTED_EXIT_CODE, err[-3000:]
+    assert "checkpoint saved at step" in out
+    stopped_at, _ = final_weights(interrupted)
+    assert 8 <= int(stopped_at.split("-")[1]) < total_steps
+
+    resumed = run_train(*common, "--out", interrupted, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    name_a, weights_a = final_weights(tmp_path / "straight")
+    name_b, weights_b = final_weights(interrupted)
+    assert name_a == name_b == f"step-{total_steps:08d}"
+    assert weights_a.keys() == weights_b.keys()
+    assert any("rng" in name for name in weights_a), "dropout generator state is checkpointed"
+    assert any("optimizer" in name for name in weights_a)
+    for name in weights_a:
+        np.testing.assert_array_equal(weights_a[name], weights_b[name], err_msg=name)
+
+
+def test_errors_before_training_are_one_line_naming_the_file(samples, tmp_path, capsys):
+    common = ["train", "--stats", str(samples["stats"]), "--model-preset", "small", "--read-workers", "1"]
+
+    assert main([*common, "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "a")]) == 2
+    assert f"{tmp_path / 'nowhere'}: no such file" in capsys.readouterr().err
+
+    assert main([*common, "--data", str(samples["train"]), "--out", str(tmp_path / "b"), "--resume"]) == 2
+    assert f"{tmp_path / 'b'}: --resume, but the run has no checkpoint" in capsys.readouterr().err
+
+    (tmp_path / "bad.yaml").write_text("learning_rat: 0.1\n")
+    assert main([*common, "--data", str(samples["train"]), "--out", str(tmp_path / "c"),
+                 "--config", str(tmp_path / "bad.yaml")]) == 2
+    assert "bad.yaml: unknown training option(s) learning_rat" in capsys.readouterr().err
+
+    assert main([*common, "--data", str(samples["train"]), "--out", str(tmp_path / "d"), "--batch-size", "64"]) == 2
+    assert "32 training files on rank 0 give no full batch of 64" in capsys.readouterr().err
+
+
+def test_corrupt_sample_met_while_training_is_one_line_naming_it(samples, tmp_path, capsys):
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    for path in sorted(samples["train"].glob("data-*.h5"))[:4]:
+        (corrupt / path.name).write_bytes(path.read_bytes())
+    (corrupt / "data-2000-01-01-01-1.h5").write_bytes(b"not hdf5 at all")  # the second file, read in the loop
+    code = main(["train", "--data", str(corrupt), "--stats", str(samples["stats"]), "--model-preset", "small",
+                 "--read-workers", "1", "--out", str(tmp_path / "run"), "--batch-size", "2", "--no-deterministic",
+                 "--no-progress"])
+    assert code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("climseg train: error:") and "data-2000-01-01-01-1.h5" in last, last
+
+
+def test_model_config_applies_preset_overrides_and_weight_decay():
+    config = model_config(TrainConfig(model_preset="small", model_overrides={"dropout": 0.1}, weight_decay=0.0))
+    assert config.dropout == 0.1 and config.weight_decay == 0.0 and config.growth_rate == 4
+    assert model_config(TrainConfig()).growth_rate == 32
+    with pytest.raises(ValueError, match="model_overrides: unknown tiramisu option\\(s\\) depth"):
+        model_config(TrainConfig(model_overrides={"depth": 3}))
+
+
+def test_count_labels_and_its_error(tmp_path):
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f[LABELS_KEY] = np.array([[0, 1], [2, 2]], np.float32)  # DeepCAM stores labels as float32
+    np.testing.assert_array_equal(count_labels([tmp_path / "a.h5", tmp_path / "a.h5"]), [2, 2, 4])
+    (tmp_path / "b.h5").write_bytes(b"junk")
+    with pytest.raises(OSError, match="b.h5"):
+        count_labels([tmp_path / "b.h5"])
+
+
+def test_evaluation_batch_size_divides_the_number_of_files():
+    assert evaluation_batch_size(8, 4) == 4
+    assert evaluation_batch_size(9, 4) == 3
+    assert evaluation_batch_size(7, 4) == 1
+    assert evaluation_batch_size(2, 16) == 2
+
+
+def test_stop_flag_catches_sigterm_and_sigusr1_and_restores_handlers():
+    import os
+    before = signal.getsignal(signal.SIGTERM)
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        with StopFlag() as stop:
+            assert stop.raised is None
+            os.kill(os.getpid(), sig)
+            assert stop.raised == sig.name
+    assert signal.getsignal(signal.SIGTERM) is before
