@@ -1,10 +1,12 @@
 """Input-pipeline throughput against raw parallel h5py reads of the same files, in the same run.
 
 Writes ``--files`` full-size (768 x 1152 x 16) sample files to a temporary directory, reads them once
-to bring them into the page cache, then measures in alternating rounds (best round reported):
+to bring them into the page cache, then measures in alternating rounds (medians reported) samples per
+second and CPU time per sample (reader processes + this process: on a busy machine the CPU time is
+the steadier figure):
 
 - baseline: a pool of ``--workers`` processes, each reading ``climate/data`` and ``climate/labels_0`` of
-  a file into numpy arrays with h5py (and discarding them);
+  a file into numpy arrays with h5py (and discarding them), the I/O floor of the pipeline;
 - threads: ``tf.data`` mapping a ``py_function`` h5py read with ``--workers`` parallel calls (threads,
   which h5py's global lock serializes);
 - pipeline: ``training.data.make_dataset`` (``--workers`` reader processes, normalization, batches of
@@ -58,27 +60,50 @@ def raw_read(path: str) -> int:
     return data.shape[0] + labels.shape[0]
 
 
-def measure_raw(files, workers: int, epochs: int) -> float:
-    """Samples per second of a process pool reading every file ``epochs`` times (pool started before timing)."""
+def cpu_seconds(pids) -> float:
+    """User + system CPU time of processes ``pids`` (from /proc)."""
+    ticks = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """Wall time and CPU time (this process and the reader processes) over a stretch of samples."""
+
+    def __init__(self, worker_pids):
+        self.pids = list(worker_pids)
+        self.wall, self.cpu, self.workers = time.perf_counter(), time.process_time(), cpu_seconds(self.pids)
+
+    def result(self, samples: int) -> tuple[float, float]:
+        """(samples per second, CPU milliseconds per sample)."""
+        cpu = time.process_time() - self.cpu + cpu_seconds(self.pids) - self.workers
+        return samples / (time.perf_counter() - self.wall), 1e3 * cpu / samples
+
+
+def measure_raw(files, workers: int, epochs: int) -> tuple[float, float]:
+    """A process pool reading every file ``epochs`` times (pool started before timing)."""
     with multiprocessing.get_context("forkserver").Pool(workers) as pool:
         pool.map(abs, range(workers))  # workers up
-        start = time.perf_counter()
+        meter = Meter(p.pid for p in pool._pool)
         for _ in pool.imap_unordered(raw_read, files * epochs):
             pass
-        return len(files) * epochs / (time.perf_counter() - start)
+        return meter.result(len(files) * epochs)
 
 
-def time_batches(dataset, batches: int, batch_size: int) -> float:
-    """Samples per second over ``batches`` batches after the first one."""
+def time_batches(dataset, batches: int, batch_size: int, worker_pids=lambda: ()) -> tuple[float, float]:
+    """Throughput over ``batches`` batches after the first one."""
     iterator = iter(dataset)
     next(iterator)
-    start = time.perf_counter()
+    meter = Meter(worker_pids())
     for _ in range(batches):
         next(iterator)
-    return batches * batch_size / (time.perf_counter() - start)
+    return meter.result(batches * batch_size)
 
 
-def measure_threads(files, workers: int, batch_size: int, epochs: int) -> float:
+def measure_threads(files, workers: int, batch_size: int, epochs: int) -> tuple[float, float]:
     import tensorflow as tf
 
     def read(path):
@@ -93,11 +118,12 @@ def measure_threads(files, workers: int, batch_size: int, epochs: int) -> float:
     return time_batches(dataset, len(files) * epochs // batch_size, batch_size)
 
 
-def measure_pipeline(files, stats, workers: int, batch_size: int, epochs: int) -> float:
-    from training.data import make_dataset
+def measure_pipeline(files, stats, workers: int, batch_size: int, epochs: int) -> tuple[float, float]:
+    from training import data
 
-    dataset = make_dataset(files, stats, batch_size=batch_size, read_workers=workers, seed=1)
-    return time_batches(dataset, len(files) * epochs // batch_size, batch_size)
+    dataset = data.make_dataset(files, stats, batch_size=batch_size, read_workers=workers, seed=1)
+    reader_pids = lambda: [p.pid for stream in data._streams.values() for p in stream.pool._pool]  # noqa: E731
+    return time_batches(dataset, len(files) * epochs // batch_size, batch_size, reader_pids)
 
 
 def main() -> None:
@@ -107,7 +133,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4, help="reader processes (and threads)")
     parser.add_argument("--epochs", type=int, default=2, help="passes over the files per measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each is reported")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
     parser.add_argument("--dir", help="directory for the sample files (default: a temporary directory)")
     parser.add_argument("--no-threads", action="store_true", help="skip the thread-based reader")
     args = parser.parse_args()
@@ -134,19 +160,23 @@ def main() -> None:
             if not args.no_threads:
                 results["threads"].append(measure_threads(files, args.workers, args.batch_size, args.epochs))
             results["pipeline"].append(measure_pipeline(files, stats, args.workers, args.batch_size, args.epochs))
-            print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in results.items() if v))
+            print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1][0]:.1f} samples/s" for k, v in results.items() if v),
+                  flush=True)
 
     mb_per_sample = size_mb / len(files)
-    print(f"\n{'reader':<52}{'samples/s':>10}{'MB/s':>9}")
+    print(f"\n{'reader':<56}{'samples/s':>10}{'best':>7}{'MB/s':>7}{'CPU ms/sample':>15}")
     names = {"raw": f"raw h5py reads, {args.workers} processes (baseline)",
              "threads": f"tf.data map over py_function, {args.workers} threads",
              "pipeline": f"training.data.make_dataset, {args.workers} processes, batch {args.batch_size}"}
+    median = {}
     for key, values in results.items():
         if values:
-            print(f"{names[key]:<52}{max(values):>10.1f}{max(values) * mb_per_sample:>9.0f}")
-    ratio = max(results["pipeline"]) / max(results["raw"])
-    print(f"ratio: {ratio:.2f} (pipeline / raw parallel reads; goal: >= 0.9)")
-
+            rates, cpus = np.array(values).T
+            median[key] = float(np.median(rates))
+            print(f"{names[key]:<56}{median[key]:>10.1f}{rates.max():>7.1f}{median[key] * mb_per_sample:>7.0f}"
+                  f"{np.median(cpus):>15.1f}")
+    print("(medians over the rounds, 'best' the fastest round; CPU: readers + this process, summed over cores)")
+    print(f"ratio: {median['pipeline'] / median['raw']:.2f} (pipeline / raw parallel reads; goal: >= 0.9)")
 
 if __name__ == "__main__":
     main()
