@@ -285,3 +285,45 @@ def test_summit_status_script(state, answer, tmp_path):
     result = subprocess.run([str(REPO / "profiles" / "summit" / "lsf-status.py"), "42"],
                             capture_output=True, text=True, env=env)
     assert result.stdout.strip() == answer
+
+
+def install_profiles(*args, config_home):
+    env = dict(os.environ, XDG_CONFIG_HOME=str(config_home))
+    return subprocess.run([str(REPO / "scripts" / "install-profiles.sh"), *args], capture_output=True,
+                          text=True, env=env)
+
+
+def test_installed_profile_works_by_name_from_anywhere(fake_cluster, tmp_path):
+    env, _ = fake_cluster
+    result = install_profiles(config_home=tmp_path / "config")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "config" / "snakemake").iterdir()) == sorted(PROFILES)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = snakemake("--profile", "summit", "-n", env=dict(env, XDG_CONFIG_HOME=str(tmp_path / "config")),
+                       cwd=elsewhere)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Using profile summit for setting default command line arguments" in result.stderr
+    assert "jsrun --rs_per_host 6" in result.stdout  # the summit machine settings were selected
+
+
+def test_install_dry_run_changes_nothing_and_existing_profiles_need_force(tmp_path):
+    result = install_profiles("--dry-run", "summit", config_home=tmp_path)
+    assert result.returncode == 0 and "cp -R" in result.stdout
+    assert not (tmp_path / "snakemake").exists()
+
+    mine = tmp_path / "snakemake" / "summit"
+    mine.mkdir(parents=True)
+    (mine / "config.yaml").write_text("jobs: 1\n")
+    result = install_profiles("summit", config_home=tmp_path)
+    assert "exists, left alone" in result.stdout
+    assert (mine / "config.yaml").read_text() == "jobs: 1\n"
+    result = install_profiles("--force", "--link", "summit", config_home=tmp_path)
+    assert result.returncode == 0
+    assert mine.is_symlink() and mine.resolve() == REPO / "profiles" / "summit"
+
+
+def test_install_unknown_profile_fails(tmp_path):
+    result = install_profiles("jupiter", config_home=tmp_path)
+    assert result.returncode == 2
+    assert "profiles/jupiter/config.yaml: no such profile" in result.stderr
