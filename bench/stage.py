@@ -10,7 +10,8 @@ One node, 4 ranks (all ranks share one node-local directory), a few hundred gene
   whole ``mpirun`` command, which adds launching 4 Python processes, is printed beside it.
 
 Both read the source files from the page cache (they were just written): this measures the staging
-machinery, not the shared file system. Run from the repository root::
+machinery, not the shared file system. Runs alternate (copy first, then staging first) and start with
+no dirty pages (``os.sync``); the best of ``--repeats`` of each is reported. Run from the repository root::
 
     .venv/bin/python bench/stage.py                    # 300 files of 3.5 MB (192 x 288 x 16 float32)
     .venv/bin/python bench/stage.py --lat 768 --lon 1152 --files 100    # full-size samples (57 MB)
@@ -20,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -47,24 +49,31 @@ def write_samples(folder: Path, n: int, lat: int, lon: int) -> list[Path]:
     return paths
 
 
-def plain_copy(files, target: Path) -> float:
+def cpu_seconds(who) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def plain_copy(files, target: Path) -> tuple[float, float]:
+    """Copy ``files`` into ``target``; return (wall seconds, CPU seconds)."""
     target.mkdir()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
     for path in files:
         shutil.copy(path, target)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds(resource.RUSAGE_SELF) - cpu
 
 
-def staging_run(src: Path, target: Path, args) -> tuple[float, dict]:
+def staging_run(src: Path, target: Path, args) -> tuple[float, float, dict]:
+    """Run ``climseg stage`` under mpirun; return (wall seconds, CPU seconds of all ranks, summary)."""
     bin_dir = Path(sys.executable).parent
     command = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", str(args.ranks),
                str(bin_dir / "climseg"), "stage", "--train", str(src), "--samples-per-rank", str(args.samples_per_rank),
                "--seed", "0", "--node-local-dir", str(target), "--no-progress"]
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds(resource.RUSAGE_CHILDREN)
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
-    return wall, json.loads((target / "stage_summary.json").read_text())
+    return wall, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu, json.loads((target / "stage_summary.json").read_text())
 
 
 def main():
@@ -88,20 +97,28 @@ def main():
         distinct_bytes = sum(size.values())
         naive_bytes = sum(size[i] for rank in range(args.ranks) for i in plan.needed_by_rank(rank))
 
-        copy_s, stage_s, stage_wall_s, summary = [], [], [], None
+        copy_s, copy_cpu_s, stage_s, stage_wall_s, stage_cpu_s, summary = [], [], [], [], [], None
         for repeat in range(args.repeats):
-            copy_s.append(plain_copy(plan.sources, tmp / f"copy{repeat}"))
-            wall, summary = staging_run(tmp / "source", tmp / f"stage{repeat}", args)
-            stage_wall_s.append(wall)
-            stage_s.append(summary["seconds"])
-            shutil.rmtree(tmp / f"copy{repeat}")
-        staged = tmp / f"stage{args.repeats - 1}"
-        assert all(os.path.getsize(staged / name) == size[i] for i, name in enumerate(plan.names))
+            for which in ("copy", "stage") if repeat % 2 == 0 else ("stage", "copy"):
+                os.sync()  # no dirty pages of the previous run left to slow this one down
+                if which == "copy":
+                    wall, cpu = plain_copy(plan.sources, tmp / "copy")
+                    copy_s.append(wall)
+                    copy_cpu_s.append(cpu)
+                    shutil.rmtree(tmp / "copy")
+                else:
+                    wall, cpu, summary = staging_run(tmp / "source", tmp / "stage", args)
+                    stage_wall_s.append(wall)
+                    stage_cpu_s.append(cpu)
+                    stage_s.append(summary["seconds"])
+                    assert all(os.path.getsize(tmp / "stage" / name) == size[i] for i, name in enumerate(plan.names))
+                    shutil.rmtree(tmp / "stage")
 
     copy, stage, wall = min(copy_s), min(stage_s), min(stage_wall_s)
     read_ratio = summary["source_bytes_read"] / distinct_bytes
     print(f"{args.files} files of {args.lat} x {args.lon} x 16 float32 ({size[0] / 1e6:.1f} MB each), "
-          f"{args.ranks} ranks on one node, {args.samples_per_rank} samples per rank, best of {args.repeats}")
+          f"{args.ranks} ranks on one node, {args.samples_per_rank} samples per rank, best of {args.repeats}; "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print(f"{'distinct files needed':<44}{len(plan.sources):>10}  ({distinct_bytes / 1e9:.3f} GB)")
     print(f"{'bytes read from the source, staging':<44}{summary['source_bytes_read'] / 1e9:>10.3f} GB")
     print(f"{'bytes read from the source, naive per rank':<44}{naive_bytes / 1e9:>10.3f} GB")
@@ -110,6 +127,10 @@ def main():
     print(f"{'plain copy of the distinct files':<44}{copy:>10.2f} s  ({distinct_bytes / copy / 1e9:.2f} GB/s)")
     print(f"{'climseg stage, inside the job':<44}{stage:>10.2f} s  ({distinct_bytes / stage / 1e9:.2f} GB/s)")
     print(f"{'climseg stage, whole mpirun command':<44}{wall:>10.2f} s  (ratio to copy {wall / copy:.2f})")
+    print(f"{'runs, copy / staging inside the job':<44}{' '.join(f'{t:.2f}' for t in copy_s)} s / "
+          f"{' '.join(f'{t:.2f}' for t in stage_s)} s")
+    print(f"{'CPU time, copy / whole mpirun (all ranks)':<44}{min(copy_cpu_s):>10.2f} s / {min(stage_cpu_s):.2f} s "
+          f"(includes starting {args.ranks} Python processes)")
     print(f"ratio: {stage / copy:.2f} (staging time inside the job / plain copy time; goal: <= 1.5)")
 
 
