@@ -327,6 +327,7 @@ class _Mover:
         self.small_sends: list = []
         self.local_file: StagedFileWriter | None = None
         self.open_from: dict[int, StagedFileWriter] = {}  # sending rank -> its file being written here
+        self.receive_buffer = bytearray()
         self.counts = {"files_written": 0, "bytes_written": 0, "bytes_sent": 0}
         self.to_receive = sum(1 for owner, _ in receives.values() if owner != self.me)
         self.kill_after = _kill_hook(self.me)
@@ -419,9 +420,12 @@ class _Mover:
 
         source, tag = status.Get_source(), status.Get_tag()
         if tag == TAG_CHUNK:
-            buffer = bytearray(status.Get_count(MPI.BYTE))
-            message.Recv([buffer, MPI.BYTE])
-            self.open_from[source].write(buffer)
+            size = status.Get_count(MPI.BYTE)
+            if len(self.receive_buffer) < size:
+                self.receive_buffer = bytearray(size)
+            chunk = memoryview(self.receive_buffer)[:size]  # one buffer for all chunks: written at once
+            message.Recv([chunk, MPI.BYTE])
+            self.open_from[source].write(chunk)
         elif tag == TAG_BEGIN:
             i = message.recv()
             self.open_from[source] = StagedFileWriter(self.node_dir, self.names[i], source=self.receives[i][1])
