@@ -347,7 +347,7 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
                     tf.summary.scalar("train/learning_rate", float(learning_rate(step)))
                     tf.summary.scalar("train/samples_per_second", samples_per_second)
                     if loss_scaling:
-                        tf.summary.scalar("train/loss_scale", float(optimizer.dynamic_scale))
+                        tf.summary.scalar("train/loss_scale", float(optimizer.loss_scale))
 
             end_of_epoch = step % steps_per_epoch == 0
             if end_of_epoch:
