@@ -127,6 +127,7 @@ def main():
     print(f"{'plain copy of the distinct files':<44}{copy:>10.2f} s  ({distinct_bytes / copy / 1e9:.2f} GB/s)")
     print(f"{'climseg stage, inside the job':<44}{stage:>10.2f} s  ({distinct_bytes / stage / 1e9:.2f} GB/s)")
     print(f"{'climseg stage, whole mpirun command':<44}{wall:>10.2f} s  (ratio to copy {wall / copy:.2f})")
+    print(f"{'peak memory of a staging rank':<44}{summary['peak_memory_bytes_per_rank'] / 1e6:>10.0f} MB")
     print(f"{'runs, copy / staging inside the job':<44}{' '.join(f'{t:.2f}' for t in copy_s)} s / "
           f"{' '.join(f'{t:.2f}' for t in stage_s)} s")
     print(f"{'CPU time, copy / whole mpirun (all ranks)':<44}{min(copy_cpu_s):>10.2f} s / {min(stage_cpu_s):.2f} s "

@@ -138,8 +138,8 @@ def list_sample_files(list_or_dir) -> list[str]:
     """Sample files named by ``list_or_dir``: a directory of ``data-*.h5`` or a text file of paths.
 
     A directory gives its ``data-*.h5`` files sorted by name. A text file gives one path per line, in
-    order; blank lines and lines starting with ``#`` are skipped, relative paths are taken relative
-    to the list's directory. Raises ValueError naming ``list_or_dir`` when it is missing or empty.
+    order; ``#`` starts a comment, blank lines are skipped, relative paths are taken relative to the
+    list's directory (as the training input reads such lists). Raises ValueError naming ``list_or_dir`` when it is missing or empty.
     """
     path = Path(list_or_dir)
     if path.is_dir():
@@ -153,7 +153,8 @@ def list_sample_files(list_or_dir) -> list[str]:
         lines = path.read_text().splitlines()
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a text file with one sample path per line") from None
-    files = [str(path.parent / line.strip()) for line in lines if line.strip() and not line.startswith("#")]
+    names = (line.split("#", 1)[0].strip() for line in lines)
+    files = [str(path.parent / name) for name in names if name]
     if not files:
         raise ValueError(f"{path}: the file list is empty")
     return files

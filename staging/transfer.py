@@ -27,6 +27,7 @@ import errno
 import json
 import os
 import queue
+import resource
 import shutil
 import signal
 import stat
@@ -505,6 +506,7 @@ def stage(comm, plan, node_dir, *, node_comm, stats: bytes | None = None, chunk_
             "copies_already_staged": agreed.already_staged, "bytes_needed": agreed.owned_bytes}
     totals = {key: comm.allreduce(value) for key, value in mine.items()}
     seconds = comm.allreduce(MPI.Wtime() - start, op=MPI.MAX)
+    peak_memory = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, op=MPI.MAX)
     summary = {
         "n_ranks": plan.n_ranks,
         "n_nodes": plan.n_nodes,
@@ -512,6 +514,7 @@ def stage(comm, plan, node_dir, *, node_comm, stats: bytes | None = None, chunk_
         "copies_needed": sum(len(w) for w in plan.writers),
         **totals,
         "seconds": seconds,
+        "peak_memory_bytes_per_rank": peak_memory,
         "write_gb_per_s": totals["bytes_written"] / max(seconds, 1e-9) / 1e9,
     }
     if leader:
@@ -532,4 +535,5 @@ def summary_line(summary: dict) -> str:
             f"{s['files_written']} written, {s['copies_already_staged']} already in place) for {s['n_ranks']} ranks; "
             f"read {human_bytes(s['source_bytes_read'])} ({s['source_files_read']} files) from the source, "
             f"wrote {human_bytes(s['bytes_written'])} locally, sent {human_bytes(s['bytes_sent'])} over MPI "
-            f"in {s['seconds']:.2f} s: {s['write_gb_per_s']:.2f} GB/s written")
+            f"in {s['seconds']:.2f} s: {s['write_gb_per_s']:.2f} GB/s written; "
+            f"at most {human_bytes(s['peak_memory_bytes_per_rank'])} of memory per rank")

@@ -164,7 +164,7 @@ def test_list_sample_files_from_a_directory_and_from_a_list(tmp_path):
     assert [p.rsplit("/", 1)[1] for p in list_sample_files(tmp_path)] == [
         "data-2000-01-01-00-1.h5", "data-2000-01-01-01-1.h5"]
     listing = tmp_path / "train.txt"
-    listing.write_text(f"# training\ndata-2000-01-01-01-1.h5\n\n{tmp_path}/data-2000-01-01-00-1.h5\n")
+    listing.write_text(f"# training\ndata-2000-01-01-01-1.h5  # first\n\n{tmp_path}/data-2000-01-01-00-1.h5\n")
     assert list_sample_files(listing) == [str(tmp_path / "data-2000-01-01-01-1.h5"),
                                           str(tmp_path / "data-2000-01-01-00-1.h5")]
 
