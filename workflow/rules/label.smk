@@ -1,7 +1,8 @@
 rule label:
     """Label one CAM5 netCDF file: one DeepCAM sample per time step into samples/<file>/.
 
-    One job per file; batch systems get them in groups (group-components in the profiles).
+    One job per file, one process each: Snakemake runs as many at once as it has cores, and batch
+    systems get them in groups (group-components in the profiles).
     The labelling parameters are params: editing one relabels every file and reruns what follows.
     """
     input:
@@ -10,11 +11,11 @@ rule label:
         samples=directory(str(SAMPLES / "{file}")),
         config=str(SAMPLES / "{file}.label.yaml"),
     params:
-        launcher=serial_launcher(cores=config["label"]["workers"]),
+        launcher=serial_launcher(),
         parameters=config["label"]["parameters"],
         parameters_yaml=as_yaml(config["label"]["parameters"]),
         run=config["label"]["run"],
-    threads: config["label"]["workers"]
+    threads: 1
     group:
         "label"
     log:
