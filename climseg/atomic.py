@@ -10,11 +10,18 @@ import tempfile
 from pathlib import Path
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path, *, suffix: str = ".tmp"):
     """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
 
-    The temporary file is removed if the block raises. Parent directories are created.
+    The temporary file is removed if the block raises. Parent directories are created. The finished file
+    gets the permissions of a plain ``open(path, "w")`` (0666 less the umask), not ``mkstemp``'s 0600.
 
     Examples
     --------
@@ -28,6 +35,7 @@ def atomic_output(path, *, suffix: str = ".tmp"):
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -62,6 +62,3 @@ def main(argv=None) -> int:
         return 2
     return 0 if code is None else int(code)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

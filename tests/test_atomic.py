@@ -22,3 +22,13 @@ def test_failed_block_leaves_nothing_and_keeps_an_older_file(tmp_path):
             raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_finished_file_has_the_permissions_of_a_plain_open(tmp_path):
+    import os
+    with atomic_output(tmp_path / "out.txt") as tmp:
+        tmp.write_text("x")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert (tmp_path / "out.txt").stat().st_mode == plain.stat().st_mode
+    assert os.stat(tmp_path / "out.txt").st_mode & 0o044  # group and others may read

@@ -8,7 +8,7 @@ from climseg import cli
 
 
 def run_climseg(*args):
-    return subprocess.run([sys.executable, "-m", "climseg.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "climseg", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_top_level_help_lists_every_command():
@@ -39,3 +39,10 @@ def test_command_modules_do_not_import_tensorflow_at_import_time():
             "print('tensorflow' in sys.modules, 'mpi4py.MPI' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_a_user_error_is_one_line_and_exit_code_2(tmp_path):
+    result = run_climseg("stats", str(tmp_path / "missing-dir"), "--out", str(tmp_path / "stats.h5"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("climseg stats: error:") and "missing-dir" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,7 @@
+"""``python -m climseg`` is the ``climseg`` command."""
+
+import sys
+
+from climseg.cli import main
+
+sys.exit(main())
