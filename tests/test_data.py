@@ -160,6 +160,19 @@ def test_read_stats_std_from_sqmean_and_frequencies(tmp_path):
     assert read_stats(write_stats(tmp_path / "plain.h5")).class_frequencies is None
 
 
+def test_read_stats_of_a_file_written_by_climseg_stats(samples, tmp_path):
+    from labeling.stats import compute_stats, write_stats as write_stats_file
+
+    write_stats_file(tmp_path / "stats.h5", compute_stats(samples))
+    stats = read_stats(tmp_path / "stats.h5")
+    fields = np.stack([sample_arrays(i)[0] for i in range(10)]).reshape(-1, len(CHANNELS)).astype(np.float64)
+    labels = np.stack([sample_arrays(i)[1] for i in range(10)])
+    np.testing.assert_allclose(stats.mean, fields.mean(axis=0), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(stats.std, fields.std(axis=0), rtol=1e-6)
+    np.testing.assert_array_equal(stats.minval, fields.min(axis=0))
+    np.testing.assert_allclose(stats.class_frequencies, np.bincount(labels.ravel()) / labels.size)
+
+
 def test_read_stats_clamps_negative_variance_from_rounding(tmp_path):
     n = len(CHANNELS)
     stats = read_stats(write_stats(tmp_path / "s.h5", mean=np.full(n, 3.0), sqmean=np.full(n, 9.0 - 1e-9)))
@@ -175,6 +188,7 @@ def test_read_stats_errors_name_the_file(tmp_path):
         read_stats(write_stats(tmp_path / "short.h5", minval=np.zeros(15)))
     with pytest.raises(ValueError, match="freq.h5: climate/class_frequencies must be 3"):
         read_stats(write_stats(tmp_path / "freq.h5", frequencies=[1.0, -1.0, 0.5]))
+    assert read_stats(write_stats(tmp_path / "unlabelled.h5", frequencies=[0.0, 0.0, 0.0])).class_frequencies is None
     (tmp_path / "text.h5").write_text("hello")
     with pytest.raises(OSError, match="text.h5: cannot read stats file"):
         read_stats(tmp_path / "text.h5")

@@ -190,7 +190,7 @@ def read_stats(path) -> ChannelStats:
     """Read ``stats.h5`` (``climate/mean``, ``sqmean``, ``minval``, ``maxval``, ``count``, each (16,)).
 
     The optional data set ``climate/class_frequencies`` (3,) becomes ``class_frequencies``
-    (normalized to sum 1). Raises OSError or ValueError naming the file when it cannot be read, a data set
+    (normalized to sum 1; all zeros, as written for samples without labels, count as absent). Raises OSError or ValueError naming the file when it cannot be read, a data set
     is missing, or one does not have one value per channel.
     """
     names = ("mean", "sqmean", "minval", "maxval", "count")
@@ -208,6 +208,9 @@ def read_stats(path) -> ChannelStats:
             raise ValueError(f"{path}: climate/{name} has shape {value.shape}, expected ({len(CHANNELS)},)")
     if frequencies is not None:
         frequencies = np.asarray(frequencies, dtype=np.float64)
+        if frequencies.shape == (NUM_CLASSES,) and np.all(frequencies == 0):
+            frequencies = None  # statistics of samples without labels
+    if frequencies is not None:
         if frequencies.shape != (NUM_CLASSES,) or np.any(frequencies < 0) or not frequencies.sum() > 0:
             raise ValueError(f"{path}: {CLASS_FREQUENCIES_KEY} must be {NUM_CLASSES} non-negative values, "
                              f"got {frequencies}")
