@@ -80,6 +80,52 @@ def build_run_model(config: TrainConfig) -> tf.keras.Model:
                               config=model_config(config))
 
 
+def make_optimizer(config: TrainConfig, learning_rate):
+    """Adam or SGD with momentum; wrapped for dynamic loss scaling under ``mixed_float16`` (bfloat16 has
+    float32's exponent range and needs no scaling)."""
+    if config.optimizer == "adam":
+        optimizer = tf.keras.optimizers.Adam(learning_rate)
+    else:
+        optimizer = tf.keras.optimizers.SGD(learning_rate, momentum=config.momentum)
+    if config.precision == "mixed_float16":
+        optimizer = tf.keras.mixed_precision.LossScaleOptimizer(optimizer)  # dynamic loss scale
+    return optimizer
+
+
+def make_train_step(model, optimizer, class_weights, *, config: TrainConfig, learning_rate, lag=None):
+    """The training step as a ``tf.function`` (x, y) -> weighted cross-entropy of the batch.
+
+    Forward, weighted loss + L2 penalties, gradients (loss-scaled under ``mixed_float16``), average over
+    ranks (or, with gradient lag, keep this step's and take the previous step's average), LARC, update.
+    """
+    loss_scaling = config.precision == "mixed_float16"
+    if config.larc:
+        from training.larc import larc_scale_gradients
+
+    @tf.function
+    def train_step(x, y):                                       # x (batch, lat, lon, 16), y (batch, lat, lon)
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)                    # (batch, lat, lon, classes) float32
+            loss = losses.weighted_cross_entropy(y, logits, class_weights)
+            total_loss = loss + tf.add_n(model.losses) if model.losses else loss  # + L2 of the kernels
+            scaled_loss = optimizer.get_scaled_loss(total_loss) if loss_scaling else total_loss
+        gradients = tape.gradient(scaled_loss, model.trainable_variables)
+        if loss_scaling:
+            gradients = optimizer.get_unscaled_gradients(gradients)
+        if lag is None:
+            gradients = distributed.allreduce_gradients(gradients, compression=config.allreduce_compression)
+        else:  # keep this step's local gradients; apply the previous step's, averaged over ranks
+            gradients = lag.exchange(gradients)
+        grads_and_vars = list(zip(gradients, model.trainable_variables))
+        if config.larc:
+            grads_and_vars = larc_scale_gradients(grads_and_vars, learning_rate=learning_rate(optimizer.iterations),
+                                                  eta=config.larc_eta, clip=True)
+        optimizer.apply_gradients(grads_and_vars)
+        return loss
+
+    return train_step
+
+
 def set_precision(precision: str) -> None:
     """Set the global Keras dtype policy: ``fp32`` -> float32, else the mixed policy of that name."""
     tf.keras.mixed_precision.set_global_policy("float32" if precision == "fp32" else precision)
@@ -224,14 +270,9 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
         config.learning_rate * lr_scale(config.lr_scaling, ranks), total_steps, warmup_steps=config.warmup_steps,
         decay=config.decay, power=config.poly_power, end_factor=config.end_learning_rate_factor,
         boundaries=config.piecewise_boundaries, factors=config.piecewise_factors)
-    if config.optimizer == "adam":
-        optimizer = tf.keras.optimizers.Adam(learning_rate)
-    else:
-        optimizer = tf.keras.optimizers.SGD(learning_rate, momentum=config.momentum)
-    loss_scaling = config.precision == "mixed_float16"  # bfloat16 has float32's range: no scaling needed
-    if loss_scaling:
-        optimizer = tf.keras.mixed_precision.LossScaleOptimizer(optimizer)  # dynamic loss scale
+    optimizer = make_optimizer(config, learning_rate)
     optimizer.build(model.trainable_variables)  # slots exist now: restored and broadcast at once
+    loss_scaling = config.precision == "mixed_float16"
     lag = None
     if config.gradient_lag:
         from training.gradient_lag import GradientLag
@@ -259,28 +300,7 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
         writer = tf.summary.create_noop_writer()
 
     # ---- the steps ---------------------------------------------------------------------------------------
-    @tf.function
-    def train_step(x, y):
-        with tf.GradientTape() as tape:
-            logits = model(x, training=True)                    # (batch, lat, lon, classes) float32
-            loss = losses.weighted_cross_entropy(y, logits, class_weights)
-            total_loss = loss + tf.add_n(model.losses) if model.losses else loss  # + L2 of the kernels
-            scaled_loss = optimizer.get_scaled_loss(total_loss) if loss_scaling else total_loss
-        gradients = tape.gradient(scaled_loss, model.trainable_variables)
-        if loss_scaling:
-            gradients = optimizer.get_unscaled_gradients(gradients)
-        if lag is None:
-            gradients = distributed.allreduce_gradients(gradients, compression=config.allreduce_compression)
-        else:  # keep this step's local gradients; apply the previous step's, averaged over ranks
-            gradients = lag.exchange(gradients)
-        grads_and_vars = list(zip(gradients, model.trainable_variables))
-        if config.larc:
-            from training.larc import larc_scale_gradients
-            grads_and_vars = larc_scale_gradients(grads_and_vars, learning_rate=learning_rate(optimizer.iterations),
-                                                  eta=config.larc_eta, clip=True)
-        optimizer.apply_gradients(grads_and_vars)
-        return loss
-
+    train_step = make_train_step(model, optimizer, class_weights, config=config, learning_rate=learning_rate, lag=lag)
     confusion_step = make_confusion_step(model)
 
     def validate():

@@ -1,0 +1,141 @@
+"""Training throughput: samples/s and achieved FLOP/s of both networks, against a large matrix product.
+
+    .venv/bin/python bench/train.py                              # CPU: paper networks at 96 x 144, fp32 + bf16
+    .venv/bin/python bench/train.py --size 768 1152 --batch 2    # a GPU: the paper's grid
+    .venv/bin/python bench/train.py --preset small --size 64 96  # quick look
+
+For each network (paper configuration unless ``--preset small``) and precision, the training step of
+``climseg train`` (``training.loop.make_train_step``: forward, weighted cross-entropy + L2, gradients,
+Adam update; dynamic loss scaling under mixed_float16) runs on random in-memory batches, so the input
+pipeline (``bench/pipeline.py``) is not part of the figure. Its FLOPs per sample are counted by
+TensorFlow's profiler on the step's graph (``bench/flops.py``'s ``profile_flops``, with exact conv
+backprop counts), the definition of ``bench/flops.py``'s "training step" column.
+
+Baseline, measured in the same run: the FLOP/s of an N x N x N ``tf.matmul`` (2 N^3 FLOPs) in float32,
+float16 and bfloat16. Each precision's achieved FLOP/s is divided by the matmul of its compute type
+(fp32 -> float32, mixed_float16 -> float16, mixed_bfloat16 -> bfloat16): the fraction of what this
+machine's dense linear algebra delivers. The last line is the ratio for the Tiramisu in fp32.
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from climseg.contract import CHANNELS, NUM_CLASSES  # noqa: E402
+from flops import conv_backprop_correction, profile_flops  # noqa: E402  (bench/flops.py)
+from training import distributed, losses  # noqa: E402
+from training.config import TrainConfig  # noqa: E402
+from training.loop import build_run_model, make_optimizer, make_train_step, set_precision  # noqa: E402
+from training.schedule import WarmupDecay  # noqa: E402
+
+MATMUL_DTYPES = {"fp32": tf.float32, "mixed_float16": tf.float16, "mixed_bfloat16": tf.bfloat16}
+
+
+def matmul_flops_per_second(n: int, dtype, *, repeats: int = 3) -> float:
+    """FLOP/s of an n x n x n matrix product in ``dtype`` (best of ``repeats`` after a warm-up)."""
+    a = tf.random.normal((n, n), dtype=tf.float32)
+    a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
+    product = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b)[0, :1], tf.float32)))
+    product()
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        float(product())
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n ** 3 / best
+
+
+def training_step_figures(config: TrainConfig, shape: tuple, batch: int, steps: int) -> dict:
+    """Seconds per step, samples/s and profiler FLOPs per sample of one network and precision."""
+    set_precision(config.precision)
+    tf.keras.utils.set_random_seed(0)
+    model = build_run_model(config)
+    learning_rate = WarmupDecay(1e-4, 1000, decay="none")
+    optimizer = make_optimizer(config, learning_rate)
+    optimizer.build(model.trainable_variables)
+    class_weights = tf.constant(losses.class_weights_from_frequencies([0.982, 0.0007, 0.017]), tf.float32)
+    step = make_train_step(model, optimizer, class_weights, config=config, learning_rate=learning_rate)
+
+    x_spec = tf.TensorSpec((batch, *shape, len(CHANNELS)), tf.float32)
+    y_spec = tf.TensorSpec((batch, *shape), tf.int32)
+    graph = step.get_concrete_function(x_spec, y_spec).graph
+    flops = sum(profile_flops(graph).values()) + conv_backprop_correction(graph)
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=x_spec.shape).astype(np.float32))
+    y = tf.constant(rng.integers(0, NUM_CLASSES, size=y_spec.shape).astype(np.int32))
+    float(step(x, y))  # warm-up: first-call overheads (autotuning, allocation)
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = step(x, y)
+    float(loss)  # wait for the last step
+    seconds = (time.perf_counter() - start) / steps
+    set_precision("fp32")
+    return {"seconds_per_step": seconds, "samples_per_second": batch / seconds, "flops_per_sample": flops / batch,
+            "parameters": model.count_params()}
+
+
+def main(argv=None) -> int:
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--size", type=int, nargs=2, metavar=("LAT", "LON"),
+                        default=[768, 1152] if gpu else [96, 144], help="grid of the batches (full size on a GPU)")
+    parser.add_argument("--batch", type=int, default=1, help="samples per step")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per network and precision")
+    parser.add_argument("--models", nargs="+", default=["tiramisu", "deeplabv3plus"])
+    parser.add_argument("--precisions", nargs="+", choices=list(MATMUL_DTYPES),
+                        default=["fp32", "mixed_float16", "mixed_bfloat16"] if gpu else ["fp32", "mixed_bfloat16"],
+                        help="on CPUs mixed_float16 is emulated (no fp16 batch-norm kernels): add it to see how slow")
+    parser.add_argument("--preset", choices=["paper", "small"], default="paper", help="network configuration")
+    parser.add_argument("--matmul", type=int, default=8192 if gpu else 2048, help="N of the N x N x N baseline")
+    args = parser.parse_args(argv)
+    distributed.init()
+
+    print(f"device: {'GPU ' + tf.config.experimental.get_device_details(tf.config.list_physical_devices('GPU')[0]).get('device_name', '') if gpu else 'CPU'}; "
+          f"grid {args.size[0]} x {args.size[1]} x {len(CHANNELS)}, batch {args.batch}, {args.preset} networks")
+    baseline = {}
+    for precision in args.precisions:
+        baseline[precision] = matmul_flops_per_second(args.matmul, MATMUL_DTYPES[precision])
+        print(f"baseline: {args.matmul}^3 matmul in {MATMUL_DTYPES[precision].name}: "
+              f"{baseline[precision] / 1e9:.1f} GFLOP/s", flush=True)
+
+    rows = []
+    print(f"\n{'model':<14} {'precision':<15} {'params':>10} {'s/step':>9} {'samples/s':>10} "
+          f"{'GFLOP/sample':>13} {'GFLOP/s':>9} {'of matmul':>10}")
+    for name in args.models:
+        for precision in args.precisions:
+            config = TrainConfig(model=name, model_preset=args.preset, precision=precision)
+            try:
+                f = training_step_figures(config, tuple(args.size), args.batch, args.steps)
+            except (tf.errors.OpError, ValueError) as error:  # e.g. a precision without kernels on this device
+                print(f"{name:<14} {precision:<15} failed: {str(error).splitlines()[0][:80]}")
+                continue
+            achieved = f["flops_per_sample"] * f["samples_per_second"]
+            fraction = achieved / baseline[precision]
+            rows.append((name, precision, fraction))
+            print(f"{name:<14} {precision:<15} {f['parameters']:>10,} {f['seconds_per_step']:>9.3f} "
+                  f"{f['samples_per_second']:>10.2f} {f['flops_per_sample'] / 1e9:>13.1f} {achieved / 1e9:>9.1f} "
+                  f"{fraction:>10.2f}", flush=True)
+
+    reference = [fraction for name, precision, fraction in rows if (name, precision) == ("tiramisu", "fp32")]
+    if reference:
+        print(f"ratio: {reference[0]:.2f} (Tiramisu fp32 training FLOP/s / fp32 matmul FLOP/s, same run; "
+              f"goal: as high as possible)")
+    else:
+        print("ratio: n/a (Tiramisu fp32 not measured)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
