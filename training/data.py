@@ -595,8 +595,21 @@ def make_dataset(files, stats: ChannelStats, *, batch_size: int, shuffle: bool =
     ------
     ValueError, OSError
         Bad arguments, or a bad first file, raised here naming the file. A bad file met later while
-        iterating raises a ``tf.errors.OpError`` whose message starts with the ``ValueError`` or
-        ``OSError`` naming the file (see :func:`pipeline_error_message`).
+        iterating raises a ``tf.errors.OpError`` whose message holds the ``ValueError`` or ``OSError``
+        naming the file; :func:`pipeline_error_message` extracts that line.
+
+    Notes
+    -----
+    Each iterator of the dataset starts its own ``read_workers`` processes and allocates shared memory
+    for ``ceil(read_workers / batch_size) + prefetch + 3`` batches (batch 2, full 768 x 1152 grid, 4
+    readers, prefetch 2: 7 batches, 0.85 GB); both go when the iterator is deleted.
+
+    Examples
+    --------
+    >>> files = resolve_sample_files("staged/manifest.json", rank=rank, size=size)      # doctest: +SKIP
+    >>> stats = read_stats("staged/stats.h5")                                           # doctest: +SKIP
+    >>> dataset = make_dataset(files, stats, batch_size=2, seed=0, skip_batches=step)   # doctest: +SKIP
+    >>> for x, y in dataset.take(steps - step): ...                                     # doctest: +SKIP
     """
     import tensorflow as tf
 
