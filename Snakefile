@@ -38,5 +38,9 @@ rule all:
     default_target: True
 
 
+onstart:
+    check_machine_fits_executor()
+
+
 onsuccess:
     print_report_location()

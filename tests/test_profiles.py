@@ -351,3 +351,13 @@ def test_install_unknown_profile_fails(tmp_path):
     result = install_profiles("jupiter", config_home=tmp_path)
     assert result.returncode == 2
     assert "profiles/jupiter/config.yaml: no such profile" in result.stderr
+
+
+def test_command_line_config_that_drops_the_machine_stops_before_submitting(fake_cluster, tmp_path):
+    env, records = fake_cluster
+    result = snakemake("--profile", str(REPO / "profiles" / "summit"), "--config", "results=results",
+                       env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "config key machine: 'local'" in result.stdout + result.stderr
+    assert "add machine=NAME" in result.stdout + result.stderr
+    assert not records("bsub")

@@ -102,6 +102,22 @@ def stage_output():
     return str(STAGE_RECORD)
 
 
+def check_machine_fits_executor():
+    """Stop a batch-system run that would use the laptop settings (mpirun, staging under results/).
+
+    The profiles set ``--config machine=NAME``; a ``--config`` typed on the command line replaces
+    the profile's, and machine silently falls back to ``local``.
+    """
+    plugin = workflow.executor_plugin
+    if (workflow.is_main_process and plugin is not None and plugin.common_settings.non_local_exec
+            and config["machine"] == "local"):
+        raise WorkflowError(
+            f"config key machine: 'local' (mpirun, staging under {RESULTS}) with the {plugin.name} "
+            "executor. A --config on the command line replaces the profile's machine=NAME: add "
+            "machine=NAME to it (summit, daint, perlmutter, frontier, alps), or pass your settings "
+            "with --configfile.")
+
+
 def print_report_location():
     markdown = Path(REPORT_MD)
     if markdown.is_file():
