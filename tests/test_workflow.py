@@ -234,3 +234,27 @@ def test_forcerun_label_reruns_what_follows(demo_run):
     jobs = planned_jobs(snakemake("--profile", str(REPO / "profiles" / "local"), "-n", "--forcerun", "label",
                                   "--configfile", str(REPO / "config" / "test.yaml"), cwd=workdir))
     assert set(jobs) == {"label", "stats", "split", "stage", "train", "evaluate", "all"}
+
+
+def test_with_job_scoped_staging_rerunning_train_restages_in_the_same_job(tmp_path):
+    """Summit-like machines: once train is done the staged data are gone (the node-local record is
+    temporary), nothing is left to do; when train must run again, stage runs again with it."""
+    results = tmp_path / "results"
+    finished = ["raw/demo.cam.h2.2106-01-01-00000.nc", "raw/demo.cam.h2.2106-01-01-00000.truth.h5",
+                "samples/demo.cam.h2.2106-01-01-00000/", "samples/demo.cam.h2.2106-01-01-00000.label.yaml",
+                "stats.h5", "split/train.txt", "split/validation.txt", "split/test.txt",
+                "train/run/", "train/train.yaml", "report/evaluation.json", "report/evaluation.md"]
+    for i, rel in enumerate(finished):  # oldest first, as a finished run leaves them
+        path = results / rel
+        if rel.endswith("/"):
+            path.mkdir(parents=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+        os.utime(path, (1_700_000_000 + i,) * 2)
+    args = ["-n", "--configfile", str(REPO / "config" / "test.yaml"), "--config", "machine=summit",
+            f"results={results}"]
+    assert planned_jobs(snakemake(*args, cwd=tmp_path)) == {}
+    result = snakemake(*args, "--forcerun", "train", cwd=tmp_path)
+    assert set(planned_jobs(result)) == {"stage", "train", "evaluate", "all"}
+    assert "staging/stage.json (nodelocal)" in result.stdout
