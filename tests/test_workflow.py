@@ -258,3 +258,26 @@ def test_with_job_scoped_staging_rerunning_train_restages_in_the_same_job(tmp_pa
     result = snakemake(*args, "--forcerun", "train", cwd=tmp_path)
     assert set(planned_jobs(result)) == {"stage", "train", "evaluate", "all"}
     assert "staging/stage.json (nodelocal)" in result.stdout
+
+
+def test_conda_environments_pin_the_versions_of_requirements_txt():
+    pins = dict(line.split("==") for line in (REPO / "requirements.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    pins = {name.lower().replace("_", "-"): version.strip() for name, version in pins.items()}
+    used = set()
+    for env_file in sorted((REPO / "envs").glob("*.yaml")):
+        env = yaml.safe_load(env_file.read_text())
+        used.add(env_file.name)
+        for dep in env["dependencies"]:
+            specs = dep["pip"] if isinstance(dep, dict) else [dep]
+            for spec in specs:
+                match = re.match(r"^([A-Za-z0-9_.\-\[\]]+?)(?:\[\w+\])?={1,2}([\w.]+)", spec)
+                if not match:
+                    continue
+                name = match.group(1).lower().replace("_", "-").split("[")[0]
+                if name in pins:
+                    assert match.group(2) == pins[name], f"{env_file.name}: {spec} but requirements.txt pins {pins[name]}"
+        assert any("CLIMSEG_ROOT" in str(dep) for dep in env["dependencies"]), env_file.name
+    for rule_file in (REPO / "workflow" / "rules").glob("*.smk"):
+        for env_name in re.findall(r'"\.\./\.\./envs/([\w.]+)"', rule_file.read_text()):
+            assert env_name in used, f"{rule_file.name} uses a missing envs/{env_name}"

@@ -27,6 +27,11 @@ if config["raw_data"] is not None and not Path(config["raw_data"]).is_dir():
                         "(set raw_data to the directory of CAM5 h2 netCDF files, or null for demo data)")
 
 
+# The conda environments (envs/*.yaml, --sdm conda) install climseg from this checkout: pip expands
+# ${CLIMSEG_ROOT} in their pip section when Snakemake creates them.
+os.environ.setdefault("CLIMSEG_ROOT", str(Path(workflow.basedir).resolve()))
+
+
 wildcard_constraints:
     file=r"[^/]+",
 
