@@ -299,6 +299,13 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
     else:
         writer = tf.summary.create_noop_writer()
 
+    if root:
+        settings = ", ".join(f"{k}={v}" for k, v in distributed.horovod_settings().items()) if ranks > 1 else "-"
+        print(f"climseg train: {config.model} ({model.count_params():,} parameters, {config.precision}), {ranks} rank(s) "
+              f"x {config.batch_size} = {global_batch} samples/step, {steps_per_epoch} steps/epoch, steps "
+              f"{start['step']}..{total_steps}, peak learning rate {learning_rate.peak:g}; horovod: {settings}",
+              flush=True)
+
     # ---- the steps ---------------------------------------------------------------------------------------
     train_step = make_train_step(model, optimizer, class_weights, config=config, learning_rate=learning_rate, lag=lag)
     confusion_step = make_confusion_step(model)
