@@ -10,6 +10,7 @@ start nothing, except Snakemake itself (the Slurm plugin starts each job step wi
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -62,7 +63,12 @@ if name == "bsub":
     script = args[-1]
     record["script"] = Path(script).read_text()
     save(record)
-    job_id = run_job([script], "LSB_JOBID", shell=False)
+    if os.environ.get("FAKE_DO_NOT_RUN"):
+        job_id, jobs = next_job_id()
+        jobs[job_id] = "EXIT"
+        state.write_text(json.dumps(jobs))
+    else:
+        job_id = run_job([script], "LSB_JOBID", shell=False)
     print(f"Job <{{job_id}}> is submitted to queue <batch>.")
 elif name == "sbatch":
     record["script"] = next(a[len("--wrap="):] for a in args if a.startswith("--wrap="))
@@ -361,3 +367,35 @@ def test_command_line_config_that_drops_the_machine_stops_before_submitting(fake
     assert "config key machine: 'local'" in result.stdout + result.stderr
     assert "add machine=NAME" in result.stdout + result.stderr
     assert not records("bsub")
+
+
+def test_summit_labels_32_files_per_batch_job(fake_cluster, tmp_path):
+    env, records = fake_cluster
+    raw = tmp_path / "cam5"
+    raw.mkdir()
+    for day in range(40):
+        (raw / f"b40.cam.h2.1990-01-{day % 28 + 1:02d}-{day // 28:05d}.nc").write_bytes(b"")
+    output = tmp_path / "snakemake.out"
+    with open(output, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+             "--profile", str(REPO / "profiles" / "summit"),
+             "--config", "machine=summit", f"raw_data={raw}", "results=results"],
+            cwd=tmp_path, env=dict(env, FAKE_DO_NOT_RUN="1"), stdout=out, stderr=subprocess.STDOUT)
+        try:  # the fake jobs never run: stop once both are submitted
+            deadline = time.monotonic() + 120
+            while len(records("bsub")) < 2 and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            process.kill()
+            process.wait(timeout=60)
+    submissions = records("bsub")
+    assert len(submissions) == 2, output.read_text()
+    properties = [json.loads(re.search(r"^# properties = (.*)$", s["script"], re.M).group(1))
+                  for s in submissions]
+    assert [p["groupid"] for p in properties] == ["label", "label"]
+    assert sorted(len(p["input"]) for p in properties) == [8, 32]  # one netCDF file per label job
+    for submission in submissions:
+        args = submission["args"]
+        assert args[args.index("-nnodes") + 1] == "1"
+        assert args[args.index("-W") + 1] == "60"  # parallel jobs of a group: the longest wall time
