@@ -16,21 +16,23 @@ buffer is refilled once TensorFlow has freed the tensor. Readers are started wit
 method (never ``fork``: the parent runs TensorFlow's threads), without re-importing the ``__main__``
 script, and import only numpy and h5py (this module imports TensorFlow inside :func:`make_dataset`).
 
-Measured with ``bench/pipeline.py`` (full-size files in the page cache, 4 readers, batch 2, on the
-2-core development machine shared with other jobs, load average about 10: samples/s vary by 2x from
-round to round there, CPU time per sample is the steadier figure):
+Measured with ``bench/pipeline.py`` (24 full-size files in the page cache, 4 readers, batch 2, medians
+of 5 rounds, on the 2-core development machine shared with other jobs at a load average of 4 to 13):
 
 =================================================  =========  =============
 reader                                             samples/s  CPU ms/sample
 =================================================  =========  =============
-raw h5py reads, 4 processes (baseline)             MEASURED
-tf.data map over py_function, 4 threads            MEASURED
-this pipeline, 4 processes                         MEASURED
+raw h5py reads, 4 processes (baseline)                  14.6           38.6
+tf.data map over py_function, 4 threads                  7.9           75.9
+this pipeline, 4 processes                              28.3           31.3
 =================================================  =========  =============
 
-Threads are slower than processes and cost twice the CPU per sample (the lock, and a copy into the
-tensor). The pipeline costs less CPU per sample than the raw reads, which allocate (and page-fault)
-fresh arrays for every sample: its buffers are mapped once, when a reader starts.
+Threads cost twice the CPU per sample of processes (h5py's lock, and copies into tensors) and were the
+slowest in every round. On that busy machine samples/s swing by 2-5x from round to round, and the
+pipeline / raw ratio of medians came out at 0.55, 0.81, 0.98 (batch 4) and 1.94 in four runs. The CPU
+time per sample is steadier: the pipeline needed 0.81-1.08 of the raw reads' (which allocate, and
+page-fault, fresh arrays for every sample; its buffers are mapped once, when a reader starts). It adds
+no cost over the reads themselves; its samples/s follow the CPU share it gets.
 
 Order and resuming
 ------------------
