@@ -394,7 +394,7 @@ def barrier() -> None:
     """Wait until every rank arrives here."""
     _require_init()
     if size() > 1:
-        _hvd.allreduce(tf.constant(0, tf.int32), op=_hvd.Sum, name="climseg_barrier")
+        _hvd.allreduce(tf.constant(0, tf.int32), op=_hvd.Sum)
 
 
 def shard(items: Sequence, *, drop_remainder: bool = False) -> list:

@@ -144,7 +144,8 @@ class GradientLag(tf.Module):
         """Replace the buffer by its average over ranks, on every rank (call on all ranks before saving).
 
         Afterwards the buffer is the same on all ranks, so the checkpoint rank 0 writes holds what every
-        rank needs, and the next ``exchange`` applies it as is. Calling it twice averages once.
+        rank needs, and the next ``exchange`` applies it as is. Calling it twice averages once. Call it
+        eagerly (outside ``tf.function``), at the same point on every rank.
         """
         if distributed.size() > 1 and not bool(self.averaged.numpy()):
             averaged = distributed.allreduce_gradients(self.pending, compression=self.compression)
