@@ -142,6 +142,9 @@ def test_resolve_errors_name_the_path(samples, tmp_path):
         resolve_sample_files(samples[0], rank=3, size=4)
     with pytest.raises(ValueError, match="rank 2 is outside 0..1"):
         resolve_sample_files(samples[0], rank=2, size=2)
+    (tmp_path / "list.bin").write_bytes(b"\xff\xfe\x00\x89HDF")
+    with pytest.raises(ValueError, match="list.bin: not a text file list of sample paths"):
+        resolve_sample_files(tmp_path / "list.bin")
     (tmp_path / "m.json").write_text("{}")
     with pytest.raises(ValueError, match="split must be 'train' or 'validation', got 'test'"):
         resolve_sample_files(tmp_path / "m.json", split="test")
@@ -248,11 +251,14 @@ def bad_sample(path, problem):
         labels = labels[:, :40]
     if problem == "label_values":
         labels = labels + 1
+    if problem == "label_dtype":
+        labels = labels > 0
     with h5py.File(path, "w") as f:
         if problem != "no_data":
             f[DATA_KEY] = fields
         if problem != "no_labels":
-            f[LABELS_KEY] = labels.astype(np.float32) + (0.5 if problem == "fractional" else 0)
+            fractional = 0.5 if problem == "fractional" else 0.0
+            f[LABELS_KEY] = labels if problem == "label_dtype" else labels.astype(np.float32) + fractional
     if problem == "truncated":
         size = path.stat().st_size
         with open(path, "r+b") as f:
@@ -267,6 +273,7 @@ def bad_sample(path, problem):
     ("label_shape", ValueError, r"climate/labels_0 has shape \(32, 40\), expected \(32, 48\)"),
     ("label_values", ValueError, "climate/labels_0 holds values in 1..3, expected class ids 0..2"),
     ("fractional", ValueError, "climate/labels_0 holds values that are not class ids"),
+    ("label_dtype", ValueError, "climate/labels_0 has dtype bool, expected integers"),
     ("no_data", ValueError, "no data set climate/data"),
     ("no_labels", ValueError, "no data set climate/labels_0"),
     ("truncated", OSError, "not a readable HDF5 sample file"),
@@ -292,10 +299,27 @@ def test_truncated_data_after_intact_header_is_an_error_naming_the_file(tmp_path
         read_sample(path, offset=offset, scale=scale)
 
 
+def test_corrupt_compressed_data_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "data-2000-01-01-00-1.h5"
+    fields, labels = sample_arrays(0)
+    with h5py.File(path, "w") as f:
+        f[LABELS_KEY] = labels.astype(np.uint8)
+        f.create_dataset(DATA_KEY, data=fields, chunks=(8, 48, 16), compression="gzip")
+        chunk = f[DATA_KEY].id.get_chunk_info(1)
+    with open(path, "r+b") as f:  # the file keeps its size and header; one chunk no longer inflates
+        f.seek(chunk.byte_offset + 16)
+        f.write(b"\xff" * 64)
+    offset, scale = normalization_coefficients(stats_of(), method="zscore")
+    with pytest.raises(OSError, match="data-2000-01-01-00-1.h5: cannot read sample data, truncated or corrupt"):
+        read_sample(path, offset=offset, scale=scale)
+
+
 def test_grid_mismatch_and_crop_outside_grid(samples, tmp_path):
     offset, scale = normalization_coefficients(stats_of(), method="zscore")
     with pytest.raises(ValueError, match=r"data-2000-01-01-00-1.h5: grid 32 x 48 differs from 64 x 96"):
         read_sample(samples[0], offset=offset, scale=scale, expected_grid=(64, 96))
+    with pytest.raises(ValueError, match=r"data-2000-01-01-00-1.h5: crop 16 x 16 at \(20, 0\) does not fit the grid"):
+        read_sample(samples[0], offset=offset, scale=scale, crop_origin=(20, 0), crop_shape=(16, 16))
     with pytest.raises(ValueError, match="data-2000-01-01-00-1.h5: crop 40 x 8 does not fit the grid 32 x 48"):
         make_dataset(samples, stats_of(), batch_size=2, crop=(40, 8))
 
