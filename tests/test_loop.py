@@ -152,6 +152,27 @@ def test_corrupt_sample_met_while_training_is_one_line_naming_it(samples, tmp_pa
     assert last.startswith("climseg train: error:") and "data-2000-01-01-01-1.h5" in last, last
 
 
+@pytest.mark.parametrize("options, saved", [
+    (["--precision", "mixed_float16", "--gradient-lag", "1", "--larc"], ["loss_scale", "lag"]),
+    (["--precision", "mixed_bfloat16", "--optimizer", "sgd", "--decay", "piecewise", "--piecewise-boundaries", "3",
+      "--piecewise-factors", "0.1"], ["optimizer/_variables/1/"]),  # 0: iterations, then momentum slots
+])
+def test_precisions_lag_larc_and_sgd_run_and_checkpoint_their_state(options, saved, samples, tmp_path):
+    import tensorflow as tf
+    run = tmp_path / "run"
+    code = main(["train", "--data", str(samples["train"]), "--stats", str(samples["stats"]), "--model-preset", "small",
+                 "--out", str(run), "--batch-size", "2", "--steps-per-epoch", "4", "--crop", "16", "24",
+                 "--read-workers", "1", "--no-deterministic", "--no-progress", *options])
+    assert code == 0
+    assert tf.keras.mixed_precision.global_policy().name == "float32", "the run's policy is restored"
+    record = json.loads((run / "metrics.jsonl").read_text())
+    assert record["step"] == 4 and np.isfinite(record["train_loss"])
+    _, weights = final_weights(run)
+    for word in saved:
+        assert any(word in name for name in weights), (word, sorted(weights)[:20])
+    assert all(np.all(np.isfinite(value)) for value in weights.values() if np.issubdtype(value.dtype, np.floating))
+
+
 def test_model_config_applies_preset_overrides_and_weight_decay():
     config = model_config(TrainConfig(model_preset="small", model_overrides={"dropout": 0.1}, weight_decay=0.0))
     assert config.dropout == 0.1 and config.weight_decay == 0.0 and config.growth_rate == 4

@@ -218,8 +218,12 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
     Bad input raises ValueError/OSError naming the file; under several ranks any exception aborts the
     whole job with its message (``distributed.fail_fast``) instead of leaving the other ranks waiting.
     """
-    with distributed.fail_fast():
-        return _train(config, Path(run_dir), resume=resume, progress=progress)
+    policy = tf.keras.mixed_precision.global_policy()
+    try:
+        with distributed.fail_fast():
+            return _train(config, Path(run_dir), resume=resume, progress=progress)
+    finally:
+        tf.keras.mixed_precision.set_global_policy(policy)  # the run's precision does not leak to the caller
 
 
 def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) -> int:
