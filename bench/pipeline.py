@@ -10,7 +10,8 @@ the steadier figure):
 - threads: ``tf.data`` mapping a ``py_function`` h5py read with ``--workers`` parallel calls (threads,
   which h5py's global lock serializes);
 - pipeline: ``training.data.make_dataset`` (``--workers`` reader processes, normalization, batches of
-  ``--batch-size``, no crop), counted from its first batch on, so the start of its pool is not counted.
+  ``--batch-size``, no crop), counted after ``2 * --workers`` samples, so the start of its readers (about
+  0.1-0.5 s each: a process, and mapping its shared buffers) is not counted: it is paid once per run.
 
     .venv/bin/python bench/pipeline.py [--files 36] [--batch-size 2] [--workers 4] [--epochs 2] [--rounds 3]
 """
@@ -93,10 +94,11 @@ def measure_raw(files, workers: int, epochs: int) -> tuple[float, float]:
         return meter.result(len(files) * epochs)
 
 
-def time_batches(dataset, batches: int, batch_size: int, worker_pids=lambda: ()) -> tuple[float, float]:
-    """Throughput over ``batches`` batches after the first one."""
+def time_batches(dataset, batches: int, batch_size: int, worker_pids=lambda: (), warmup: int = 1):
+    """(samples/s, CPU ms/sample) over ``batches`` batches after ``warmup`` batches."""
     iterator = iter(dataset)
-    next(iterator)
+    for _ in range(warmup):
+        next(iterator)
     meter = Meter(worker_pids())
     for _ in range(batches):
         next(iterator)
@@ -123,7 +125,8 @@ def measure_pipeline(files, stats, workers: int, batch_size: int, epochs: int) -
 
     dataset = data.make_dataset(files, stats, batch_size=batch_size, read_workers=workers, seed=1)
     reader_pids = lambda: [p.pid for stream in data._streams.values() for p in stream.pool._pool]  # noqa: E731
-    return time_batches(dataset, len(files) * epochs // batch_size, batch_size, reader_pids)
+    warmup = -(-2 * workers // batch_size)  # every reader started and its buffers mapped
+    return time_batches(dataset, len(files) * epochs // batch_size, batch_size, reader_pids, warmup)
 
 
 def main() -> None:
