@@ -264,6 +264,8 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
     # ---- reproducibility, precision ----------------------------------------------------------------------
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()  # process-wide and irreversible
+    # The same seed on every rank: the dropout generators then hold the same state on all ranks, so the one
+    # rank 0 checkpoints is right for all of them on --resume (masks are alike across ranks, samples are not).
     tf.keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow seeds
     tf.keras.backend.experimental.enable_tf_random_generator()  # dropout state becomes checkpointable
     set_precision(config.precision)
