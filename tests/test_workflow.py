@@ -1,6 +1,7 @@
 """Tests of the Snakemake workflow: lint, configuration errors, rerun semantics, and the whole
 pipeline run end to end with the local profile on a tiny grid (config/test.yaml)."""
 
+import datetime
 import json
 import os
 import re
@@ -75,6 +76,18 @@ def test_raw_data_directory_gives_one_label_job_per_file_and_no_synth(tmp_path):
     jobs = planned_jobs(result)
     assert "synth" not in jobs and jobs["label"] == 3
     assert f"{raw}/run1.cam.h2.1981-01-02-00000.nc" in result.stdout
+
+
+def test_demo_days_follow_the_noleap_calendar_of_synth(tmp_path):
+    from climseg.synth import model_days
+
+    leap = write_config(tmp_path, "leap.yaml", {"synth": {"days": 3, "start_date": "2104-02-28"}})
+    result = snakemake("--profile", str(REPO / "profiles" / "local"), "-n", "--configfile", leap, cwd=tmp_path)
+    days = [str(d) for d in model_days(datetime.date(2104, 2, 28), 3)]
+    assert days == ["2104-02-28", "2104-03-01", "2104-03-02"]
+    for day in days:
+        assert f"results/demo/raw/demo.cam.h2.{day}-00000.nc" in result.stdout
+    assert "2104-02-29" not in result.stdout
 
 
 @pytest.mark.parametrize("settings, key, message", [

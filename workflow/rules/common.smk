@@ -3,7 +3,6 @@
 import datetime
 import json
 import os
-import shlex
 from pathlib import Path
 
 import yaml
@@ -53,9 +52,15 @@ RANKS = config["train"]["nodes"] * config["mpi"]["ranks_per_node"]
 
 
 def synth_days():
-    """Dates of the demo files ``climseg synth`` writes, as YYYY-MM-DD."""
-    start = datetime.date.fromisoformat(config["synth"]["start_date"])
-    return [str(start + datetime.timedelta(days=d)) for d in range(config["synth"]["days"])]
+    """Dates of the demo files ``climseg synth`` writes, as YYYY-MM-DD: consecutive days of CAM5's
+    noleap calendar, as climseg.synth.model_days (not imported: the workflow needs no science stack)."""
+    day = datetime.date.fromisoformat(config["synth"]["start_date"])
+    days = []
+    while len(days) < config["synth"]["days"]:
+        if (day.month, day.day) != (2, 29):
+            days.append(str(day))
+        day += datetime.timedelta(days=1)
+    return days
 
 
 def input_files():
