@@ -82,6 +82,7 @@ def test_small_tiramisu_learns_far_above_the_all_background_baseline(samples, tm
     assert again == 2, "a second run into the same directory needs --resume"
 
 
+@pytest.mark.slow
 def test_sigterm_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(samples, tmp_path):
     # Dropout on, random crops, Adam with warm-up: every piece of state must come back.
     (tmp_path / "train.yaml").write_text("model_overrides: {dropout: 0.2}\n")
