@@ -123,12 +123,12 @@ def split_by_time(samples, *, fractions=(0.8, 0.1, 0.1), seed: int = 0, block_ho
     last_hour_of_block = {}
     for s, h in hours.items():
         last_hour_of_block[block_of[s]] = max(h, last_hour_of_block.get(block_of[s], -np.inf))
+    previous_block = dict(zip(blocks[1:], blocks[:-1]))
     result = {split: [] for split in SPLITS}
     for s, h in sorted(hours.items(), key=lambda item: (item[1], parse_sample_file_name(str(item[0])).run)):
         block = block_of[s]
-        index = blocks.index(block)
-        if gap_hours > 0 and index > 0:
-            previous = blocks[index - 1]
+        if gap_hours > 0 and block in previous_block:
+            previous = previous_block[block]
             if (split_of_block[previous] != split_of_block[block]
                     and h - last_hour_of_block[previous] <= gap_hours):
                 continue
