@@ -110,7 +110,7 @@ _HOROVOD_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "FATAL")
 
 # Environment variables by which MPI launchers (Open MPI, MPICH/Hydra, PMIx, Slurm, LSF jsrun) announce
 # the number of ranks; used only to refuse a silent single-process fallback inside a parallel launch.
-_LAUNCHER_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS",
+_LAUNCHER_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS",
                             "JSM_NAMESPACE_SIZE", "MV2_COMM_WORLD_SIZE")
 
 _hvd = None            # the horovod.tensorflow module once initialized with it, else None
@@ -225,7 +225,7 @@ def init(*, settings=None) -> None:
     rank ``r`` sees only GPU ``r % n_gpus``.
 
     Without Horovod installed, a plain single-process run continues with size 1 (a warning says so);
-    inside a parallel launch (``OMPI_COMM_WORLD_SIZE``, ``SLURM_NTASKS`` ... above 1) that is an error,
+    inside a parallel launch (``OMPI_COMM_WORLD_SIZE``, ``SLURM_STEP_NUM_TASKS`` ... above 1) that is an error,
     because N independent copies of the training would silently run instead of one job.
     """
     global _hvd, _initialized
