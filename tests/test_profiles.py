@@ -7,7 +7,6 @@ lines (jsrun, srun) ran inside which batch job. The fake launchers record their 
 start nothing, except Snakemake itself (the Slurm plugin starts each job step with srun).
 """
 
-import importlib.metadata
 import json
 import os
 import re
@@ -274,13 +273,7 @@ def test_slurm_stage_and_train_are_one_sbatch_job_with_srun(profile, per_node, c
     assert "/tmp/alice/climseg/manifest.json" in train
 
 
-SNAKEMAKE_VERSION = tuple(int(x) for x in importlib.metadata.version("snakemake").split(".")[:3])
-
-
 @pytest.mark.slow
-@pytest.mark.xfail((9, 14, 0) <= SNAKEMAKE_VERSION < (9, 14, 4), strict=True,
-                   reason="Snakemake 9.14.0-9.14.3 cannot run the Slurm plugin's job steps "
-                          "(AssertionError is_main_process, snakemake issue 3853): pin 9.14.4 or later")
 def test_slurm_job_runs_stage_then_train_with_srun_inside_the_allocation(fake_cluster, tmp_path):
     env, records = fake_cluster
     env = dict(env, FAKE_RUN_SLURM_JOBS="1")
