@@ -14,9 +14,12 @@ Modules (each imports TensorFlow itself, so ``import training`` and ``import tra
 
 Importing this package sets ``TF_USE_LEGACY_KERAS=1`` (unless already set) so that TensorFlow 2.18 uses
 Keras 2 (``tf_keras``), which the models, LARC and Horovod's Keras bindings are written for. It must happen
-before TensorFlow is first imported, hence here, and TensorFlow itself is not imported here.
+before TensorFlow is first imported, hence here, and TensorFlow itself is not imported here. TensorFlow's
+C++ INFO lines (end-of-sequence notices, CPU-feature hints) are hidden unless ``TF_CPP_MIN_LOG_LEVEL`` is set;
+warnings and errors still show.
 """
 
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
