@@ -322,6 +322,23 @@ def test_unreadable_source_file_aborts_the_job_naming_the_file(tmp_path):
 
 
 @pytest.mark.mpi
+def test_source_file_failing_while_it_is_read_aborts_the_job_naming_the_file(tmp_path):
+    """A source that passes the check before the transfer (a regular file) but fails when the owner's
+    reader thread reads it: /proc/self/mem reads as EIO. The error crosses from the reader thread to
+    the main thread and aborts the job; no rank waits for the file forever."""
+    listing = tmp_path / "train.txt"
+    listing.write_text("".join(f"{path}\n" for path in [*write_samples(tmp_path / "src", 3), "/proc/self/mem"]))
+    plan = make_plan(list_sample_files(listing), n_ranks=2, samples_per_rank=20, seed=4, node_of_rank=[0, 0])
+    assert "/proc/self/mem" in plan.sources
+    started = time.monotonic()
+    result = run_stage(2, stage_args(listing, tmp_path / "local", samples=20))
+    assert result.returncode != 0
+    assert time.monotonic() - started < 30
+    assert "/proc/self/mem: cannot read the source file" in result.stderr
+    assert not (tmp_path / "local" / "manifest.json").exists()
+
+
+@pytest.mark.mpi
 def test_node_local_disk_too_small_is_reported_before_copying(sources, tiny_disk):
     result = run_stage(2, stage_args(sources / "train", tiny_disk / "stage"))
     assert result.returncode != 0
