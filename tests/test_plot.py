@@ -13,25 +13,31 @@ from labeling.sample import write_sample
 N_LAT, N_LON = 48, 72
 
 
-@pytest.fixture
-def sample_path(tmp_path):
+def write_test_sample(path, *, masks=True):
+    """A 48 x 72 sample with an AR band and a 3 x 3 TC (or, with ``masks=False``, the same without labels)."""
     lat, lon = np.linspace(-90, 90, N_LAT), np.arange(N_LON) * 5.0
     data = np.ones((N_LAT, N_LON, 16), np.float32)
     data[..., CHANNELS.index("TMQ")] = 20 + 30 * np.cos(np.deg2rad(lat))[:, None]
     data[..., CHANNELS.index("U850")] = 10.0
     labels = np.zeros((N_LAT, N_LON), np.uint8)
-    labels[30:33, 10:30] = AR
-    labels[20:23, 40:43] = TC
-    path = tmp_path / "data-2000-01-01-00-1.h5"
+    if masks:
+        labels[30:33, 10:30] = AR
+        labels[20:23, 40:43] = TC
     write_sample(path, data, labels, lat, lon, attrs={"time": "2000-01-01T00:00:00",
                                                       "tc_centres": '[{"lat_deg": -5.0, "lon_deg": 205.0}]'})
     return path
 
 
+@pytest.fixture
+def sample_path(tmp_path):
+    return write_test_sample(tmp_path / "data-2000-01-01-00-1.h5")
+
+
 def red_and_white_pixels(png):
     rgb = image.imread(png)[..., :3]
     red = (rgb[..., 0] > 0.8) & (rgb[..., 1] < 0.25) & (rgb[..., 2] < 0.25)
-    return red.sum(), rgb
+    white = (rgb > 0.95).all(axis=-1)
+    return red.sum(), white.sum(), rgb
 
 
 def test_quicklook_fields():
@@ -54,9 +60,14 @@ def test_plot_command_draws_masks_on_a_map(sample_path, tmp_path, field, capsys)
     assert cli.main(["plot", str(sample_path), "--out", str(out), "--field", field]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    red, rgb = red_and_white_pixels(out)
+    red, white, rgb = red_and_white_pixels(out)
     assert rgb.shape[0] > 400 and rgb.shape[1] > 800
-    assert red > 20  # the TC outline, its centre mark and the legend line
+    # the same picture without labels (same legend, same centre mark): the difference is the outlines
+    plain = plot.plot_sample(write_test_sample(tmp_path / "data-2000-01-01-00-2.h5", masks=False),
+                             tmp_path / f"plain-{field}.png", field=field)
+    plain_red, plain_white, _ = red_and_white_pixels(plain)
+    assert red - plain_red > 100  # the TC outline (about 190 pixels)
+    assert white - plain_white > 300  # the AR outline (about 650 pixels)
 
 
 def test_plot_without_masks_has_no_red_outline(tmp_path):
@@ -65,7 +76,7 @@ def test_plot_without_masks_has_no_red_outline(tmp_path):
         f[DATA_KEY] = np.ones((N_LAT, N_LON, 16), np.float32)
         f[LABELS_KEY] = np.zeros((N_LAT, N_LON), np.float32)
     out = plot.plot_sample(path, tmp_path / "empty.png")
-    red, _ = red_and_white_pixels(out)
+    red, _, _ = red_and_white_pixels(out)
     assert 0 < red < 200  # only the legend's red line
 
 
