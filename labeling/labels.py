@@ -4,11 +4,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from climseg.contract import AR, BACKGROUND, TC
 from labeling.ar import atmospheric_river_mask
 from labeling.config import LabelConfig
 from labeling.grid import check_grid, disc_window
 from labeling.ivt import integrated_vapor_transport, ivt_proxy
+from labeling.sample import class_map
 from labeling.tc import detect_tc_centres, tropical_cyclone_mask
 
 
@@ -74,7 +74,4 @@ def label_time_step(fields, lat_deg, lon_deg, *, config: LabelConfig, levels=Non
             exclude[np.ix_(rows, cols)] |= dist <= reach
     ar_mask = atmospheric_river_mask(ivt, lat, lon, config=config.ar, exclude=exclude)
 
-    labels = np.full(ivt.shape, BACKGROUND, dtype=np.uint8)
-    labels[ar_mask] = AR
-    labels[tc_mask] = TC
-    return LabelResult(labels, ivt, ar_mask & ~tc_mask, tc_mask, centres)
+    return LabelResult(class_map(tc_mask, ar_mask), ivt, ar_mask & ~tc_mask, tc_mask, centres)

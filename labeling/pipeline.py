@@ -37,7 +37,7 @@ def label_file(path, out_dir, *, config, run: int = 1, on_step=None) -> list[Pat
     """
     from labeling.labels import label_time_step
     from labeling.reading import open_model_output
-    from labeling.sample import class_map, provenance, stack_channels, write_sample
+    from labeling.sample import provenance, stack_channels, write_sample
 
     path, out_dir = Path(path), Path(out_dir)
     written = []
@@ -55,8 +55,7 @@ def label_file(path, out_dir, *, config, run: int = 1, on_step=None) -> list[Pat
                                    calendar=model.calendar, config=config, orientation=model.orientation,
                                    ivt_source=ivt_source, tc_centres=result.tc_centres)
                 target = out_dir / sample_file_name(date, step_of_day, run)
-                labels = class_map(result.tc_mask, result.ar_mask)  # TC wins where both
-                write_sample(target, stack_channels(fields), labels, model.lat_deg, model.lon_deg, attrs=attrs)
+                write_sample(target, stack_channels(fields), result.labels, model.lat_deg, model.lon_deg, attrs=attrs)
                 written.append(target)
                 if on_step is not None:
                     on_step()
