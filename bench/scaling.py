@@ -45,7 +45,7 @@ import numpy as np
 
 
 def worker(args) -> None:
-    """One rank: time the three modes, write rank 0's figures to ``args.result``."""
+    """One rank: time the modes of ``args.modes``, write rank 0's figures to ``args.result``."""
     import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS)
     import tensorflow as tf
 
