@@ -175,9 +175,10 @@ def split_command(args):
         split = split_by_time(samples, fractions=args.fractions, seed=args.seed,
                               block_hours=args.block_hours, gap_hours=args.gap_hours,
                               hours_per_step=args.hours_per_step)
-    except ValueError as error:
+        written = write_split(split, args.out)
+    except (OSError, ValueError) as error:  # unreadable list, --out not a directory, ...
         raise CommandError(str(error)) from None
-    for path in write_split(split, args.out):
+    for path in written:
         name = path.stem
         print(f"{path}: {len(split[name])} samples")
     dropped = len(samples) - sum(len(v) for v in split.values())

@@ -140,3 +140,12 @@ def test_command_errors_are_one_line(tmp_path, setup, args, message):
     assert result.stderr.strip().splitlines() == [f"climseg split: error: {result.stderr.split('error: ', 1)[1].strip()}"]
     assert message in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_command_reports_an_unwritable_output_in_one_line(tmp_path, capsys):
+    make_samples(tmp_path / "s", days=3)
+    (tmp_path / "taken").write_text("a file where the output directory should go\n")
+    assert main(["split", str(tmp_path / "s"), "--out", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("climseg split: error:") and "taken" in err[0]
+    assert (tmp_path / "taken").read_text().startswith("a file")
