@@ -876,13 +876,17 @@ def synth_command(args) -> int:
                              with_plev=args.plev, case=args.case, start_date=start)
     except ValueError as error:
         raise CommandError(str(error)) from None
+    try:  # before minutes of generating
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"{args.out}: cannot create the output directory ({error.strerror or error})") from None
     days = model_days(start, args.days)
     written = []
     with tqdm(total=len(days) * STEPS_PER_DAY, unit="step", desc="synth") as bar:
         for day in days:
             try:
                 written.append(write_day(config, day, args.out, on_step=lambda: bar.update(1)))
-            except ValueError as error:
+            except (OSError, ValueError) as error:  # events that cannot be placed apart, a full disk
                 raise CommandError(f"{day}: {error}") from None
     for nc_path, truth_path in written:
         print(f"wrote {nc_path} and {truth_path.name}")

@@ -345,3 +345,10 @@ def test_command_line_errors(tmp_path, capsys, args, message):
     assert cli.main(["synth", "--out", str(tmp_path), "--lat", "24", "--lon", "36", *args]) == 2
     assert message in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_command_line_reports_an_unwritable_output_in_one_line(tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the output directory should go\n")
+    assert cli.main(["synth", "--out", str(taken), "--lat", "24", "--lon", "36"]) == 2
+    assert capsys.readouterr().err == f"climseg synth: error: {taken}: cannot create the output directory (File exists)\n"
