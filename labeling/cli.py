@@ -56,6 +56,10 @@ def label_command(args) -> int:
         config = LabelConfig.from_yaml(args.config) if args.config else LabelConfig()
     except (OSError, ValueError) as error:
         raise CommandError(str(error)) from None
+    try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"{args.out}: cannot create the output directory ({error.strerror or error})") from None
 
     failed = 0
     with tqdm(total=len(paths), unit="file", desc="files", position=0) as files_bar, \

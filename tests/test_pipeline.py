@@ -149,6 +149,10 @@ def test_empty_input_list_and_bad_options_are_errors(tmp_path, capsys):
     assert cli.main(["label", "x.nc", "--out", str(out), "--config", str(config)]) == 2
     assert f"{config}: ARConfig: unknown key 'wiggle'" in capsys.readouterr().err
     assert not out.exists()
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the output directory should go\n")
+    assert cli.main(["label", "x.nc", "--out", str(taken)]) == 2
+    assert f"{taken}: cannot create the output directory" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no input files to label"):
         pipeline.label_files([], out, config=LabelConfig())
 
