@@ -98,6 +98,11 @@ def write_sample(path, data, labels, lat_deg, lon_deg, *, attrs: dict) -> Path:
     labels : ndarray integer (lat, lon), values 0, 1, 2
     lat_deg, lon_deg : ndarray (lat,), (lon,), degrees
     attrs : dict of provenance attributes (:func:`provenance`)
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when the shapes disagree or a label is not 0, 1 or 2 (nothing is written).
     """
     import h5py
 
@@ -109,6 +114,8 @@ def write_sample(path, data, labels, lat_deg, lon_deg, *, attrs: dict) -> Path:
         raise ValueError(f"{path}: labels {labels.shape} do not match data {data.shape[:2]}")
     if np.size(lat_deg) != data.shape[0] or np.size(lon_deg) != data.shape[1]:
         raise ValueError(f"{path}: grid ({np.size(lat_deg)}, {np.size(lon_deg)}) does not match data {data.shape[:2]}")
+    if labels.size and not (labels.min() >= 0 and labels.max() <= 2):  # NaN fails both
+        raise ValueError(f"{path}: labels hold values outside 0, 1, 2 ({labels.min()}..{labels.max()})")
     path = Path(path)
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:

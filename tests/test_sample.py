@@ -127,7 +127,7 @@ def test_read_sample_of_a_non_hdf5_file(tmp_path):
         sample.read_sample(path)
 
 
-def test_write_sample_rejects_mismatched_shapes(tmp_path):
+def test_write_sample_rejects_mismatched_shapes_and_bad_labels(tmp_path):
     data = sample.stack_channels(fields_of())
     lat, lon = grid()
     with pytest.raises(ValueError, match=r"x.h5: labels \(20, 12\) do not match data \(12, 20\)"):
@@ -136,6 +136,9 @@ def test_write_sample_rejects_mismatched_shapes(tmp_path):
         sample.write_sample(tmp_path / "x.h5", data[..., :3], np.zeros((N_LAT, N_LON)), lat, lon, attrs={})
     with pytest.raises(ValueError, match=r"x.h5: grid \(12, 19\) does not match"):
         sample.write_sample(tmp_path / "x.h5", data, np.zeros((N_LAT, N_LON)), lat, lon[:-1], attrs={})
+    for bad in (np.full((N_LAT, N_LON), 3, np.uint8), np.full((N_LAT, N_LON), -1.0), np.full((N_LAT, N_LON), np.nan)):
+        with pytest.raises(ValueError, match=r"x.h5: labels hold values outside 0, 1, 2"):
+            sample.write_sample(tmp_path / "x.h5", data, bad, lat, lon, attrs={})
     assert not list(tmp_path.iterdir())
 
 
