@@ -131,7 +131,8 @@ def test_gale_radius_from_the_radial_profile():
 
 
 # The gale area is shifted by the 2 m s-1 background flow (stronger wind on one side), the disc is not.
-@pytest.mark.parametrize("method, min_iou", [("gale", 0.75), ("radius", 0.9), ("percentile", 0.3)])
+# Measured: gale 0.81, radius 0.96, percentile 0.88.
+@pytest.mark.parametrize("method, min_iou", [("gale", 0.75), ("radius", 0.9), ("percentile", 0.75)])
 def test_mask_matches_the_gale_disc(method, min_iou):
     lat, lon = grid(0.5)
     fields = storm_fields(lat, lon, STORMS)
