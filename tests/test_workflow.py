@@ -242,6 +242,21 @@ def test_editing_a_training_parameter_reruns_only_train_and_evaluate(demo_run, t
 
 @pytest.mark.slow
 @pytest.mark.mpi
+def test_changing_the_number_of_ranks_restages_and_retrains(demo_run, tmp_path):
+    """The plan, the manifest and the global batch are per rank: train.nodes (ranks = nodes x
+    ranks_per_node) reruns stage, train and evaluate, not what comes before."""
+    workdir, _, _ = demo_run
+    nodes = write_config(tmp_path, "nodes.yaml", {"train": {"nodes": 2}})
+    args = ["--profile", str(REPO / "profiles" / "local"), "--configfile", str(REPO / "config" / "test.yaml"), nodes]
+    jobs = planned_jobs(snakemake(*args, "-n", cwd=workdir))
+    assert set(jobs) == {"stage", "train", "evaluate", "all"}
+    changed = snakemake(*args, "--list-changes", "params", cwd=workdir)
+    listed = {line for line in changed.stdout.splitlines() if line.startswith("results/")}
+    assert listed == {"results/test/staging/stage.json", "results/test/train/run", "results/test/train/train.yaml"}
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
 def test_forcerun_label_reruns_what_follows(demo_run):
     workdir, _, _ = demo_run
     jobs = planned_jobs(snakemake("--profile", str(REPO / "profiles" / "local"), "-n", "--forcerun", "label",

@@ -16,6 +16,9 @@ rule stage:
         samples_per_rank=config["stage"]["samples_per_rank"],
         validation_samples_per_rank=config["stage"]["validation_samples_per_rank"],
         seed=config["stage"]["seed"],
+        # the plan is per rank: another number of ranks restages. A plain value, because Snakemake
+        # does not compare params computed from resources (record) when deciding what to rerun.
+        ranks=RANKS,
         env=environment(config["mpi"]["env"]),
         record=lambda wildcards, resources: json.dumps({
             "node_local_dir": NODE_LOCAL_DIR, "ranks": resources.tasks, "nodes": resources.nodes,

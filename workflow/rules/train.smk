@@ -20,6 +20,7 @@ rule train:
         precision=config["train"]["precision"],
         gradient_lag=config["train"]["gradient_lag"],
         seed=config["train"]["seed"],
+        ranks=RANKS,  # the global batch: another number of ranks retrains
         env=environment(config["mpi"]["env"]),
     group:
         "train"
