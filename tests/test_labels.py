@@ -16,7 +16,7 @@ import pytest
 from climseg.contract import AR, BACKGROUND, TC
 from climseg.synth import SynthConfig, synthesize_day
 from labeling.config import IVTConfig, LabelConfig
-from labeling.grid import label_regions
+from labeling.grid import great_circle_distance_km, label_regions
 from labeling.labels import label_time_step
 from labeling.score import score_results
 
@@ -121,8 +121,6 @@ def test_exclusion_radius_keeps_ars_away_from_storms(one_degree_days):
     ds, truth, _ = one_degree_days[1]
     lat, lon = ds["lat"].values, ds["lon"].values
     r = label_time_step(fields_at(ds, 3), lat, lon, config=LabelConfig(tc_exclusion_radius_factor=3.0))
-    from labeling.grid import great_circle_distance_km
-
     rows, cols = np.nonzero(r.ar_mask)
     for c in r.tc_centres:
         assert great_circle_distance_km(c.lat_deg, c.lon_deg, lat[rows], lon[cols]).min() > 3.0 * c.radius_km
@@ -148,7 +146,7 @@ def test_same_centres_at_quarter_degree_and_coarsened_to_one_degree():
                                  coarse_lat, coarse_lon, config=LabelConfig())
         assert len(fine.tc_centres) == len(coarse.tc_centres) == len(truth.tcs_at(step))
         for f in fine.tc_centres:
-            c = min(coarse.tc_centres, key=lambda c: abs(c.lat_deg - f.lat_deg) + abs(c.lon_deg - f.lon_deg))
+            c = min(coarse.tc_centres, key=lambda c: great_circle_distance_km(c.lat_deg, c.lon_deg, f.lat_deg, f.lon_deg))
             assert abs(c.lat_deg - f.lat_deg) <= dlat
             assert abs((c.lon_deg - f.lon_deg + 180) % 360 - 180) <= dlon
         fine_results.append(fine)
