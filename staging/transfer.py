@@ -46,7 +46,7 @@ RECORD_DIR = ".climseg-stage"
 READ_AHEAD_CHUNKS = 2
 """Chunks the reader thread may hold ready beyond those in flight."""
 MAX_CHUNKS_IN_FLIGHT = 4
-"""Chunks an owner may have in flight (sent, not yet delivered): memory is bounded by about
+"""Chunks an owner may have in flight (sent, not yet received by every writer): memory is bounded by about
 (READ_AHEAD_CHUNKS + MAX_CHUNKS_IN_FLIGHT + 2) * chunk_bytes per rank."""
 TAG_BEGIN, TAG_CHUNK, TAG_END, TAG_PROGRESS, TAG_DONE = 11, 12, 13, 14, 15
 PROGRESS_INTERVAL_S = 0.5
@@ -403,7 +403,9 @@ class _Mover:
         elif kind == "chunk":
             chunk, crc = rest[1], rest[2]
             if remote:
-                requests = [self.comm.Isend([chunk, MPI.BYTE], dest=dest, tag=TAG_CHUNK) for dest in remote]
+                # synchronous mode: complete only once the writer receives, also for chunks small
+                # enough to go eagerly, so they cannot pile up in a slow writer's memory
+                requests = [self.comm.Issend([chunk, MPI.BYTE], dest=dest, tag=TAG_CHUNK) for dest in remote]
                 self.in_flight.append((requests, chunk))
                 self.counts["bytes_sent"] += len(chunk) * len(remote)
             if self.local_file is not None:
