@@ -5,6 +5,7 @@ so the assertions share two launches of the training script and one of the failu
 """
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -315,6 +316,10 @@ def test_climseg_train_on_two_ranks_ends_with_bit_identical_state_on_all_ranks(d
     assert local, "the small Tiramisu has batch normalization"
     for name in state0.keys() - local:
         np.testing.assert_array_equal(state0[name], state1[name], err_msg=name)
+    # The recorded training loss is the mean over ranks (each rank's own batches give another loss).
+    losses = [[json.loads(line)["train_loss"] for line in (tmp_path / f"rank{r}" / "metrics.jsonl").open()]
+              for r in (0, 1)]
+    assert len(losses[0]) == 2 and losses[0] == losses[1]
 
 
 @pytest.mark.mpi

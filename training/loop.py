@@ -14,7 +14,7 @@ Distributed touch points, all calls into :mod:`training.distributed` (identities
 ``init`` at the start; ``broadcast_variables`` of the weights, optimizer state and lag buffer after
 the optimizer is built and a checkpoint possibly restored, so every rank starts from rank 0's state;
 ``allreduce_gradients`` in the step; ``allreduce_sum`` of the validation confusion matrix, of the
-label counts and of the stop flag; only rank 0 writes checkpoints, logs, TensorBoard and the progress
+label counts and of the stop flag; ``allreduce_mean`` of the logged training loss; only rank 0 writes checkpoints, logs, TensorBoard and the progress
 bar. The learning rate is scaled with the number of ranks by ``lr_scaling``.
 
 A run directory holds ``config.yaml`` (the resolved configuration), ``stats.h5`` (a copy, so the run
@@ -347,7 +347,8 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
         entry = {"kind": kind, **position, "samples": position["step"] * global_batch,
                  "wall_time_s": elapsed_before + time.perf_counter() - t_start,
                  "learning_rate": float(learning_rate(position["step"])),
-                 "train_loss": float(np.mean(losses_of_epoch)) if losses_of_epoch else None, **validation}
+                 "train_loss": distributed.allreduce_mean(np.mean(losses_of_epoch)) if losses_of_epoch else None,
+                 **validation}
         records.append(entry)
         if root:
             _write_metrics(metrics_path, records)
@@ -369,7 +370,7 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
             bar.update(1)
 
             if step % config.log_every == 0 or step == total_steps:
-                loss_value = float(loss)
+                loss_value = distributed.allreduce_mean(float(loss))  # this step's loss, mean over ranks
                 now = time.perf_counter()
                 samples_per_second = steps_logged * global_batch / (now - t_log)
                 t_log, steps_logged = now, 0
