@@ -420,37 +420,6 @@ def test_reader_processes_do_not_outlive_the_dataset(samples):
     assert {p.pid for p in multiprocessing.active_children()} - before == set()
 
 
-def test_readers_survive_the_stop_signals_of_a_batch_system(samples):
-    """SIGTERM/SIGUSR1 sent to every process of a job reach the readers too: reading must go on (the loop
-    checkpoints at its next step), and closing the dataset must still end the readers."""
-    import gc
-    import multiprocessing
-    import os
-    import signal
-    import threading
-
-    stats = stats_of(dict(minval=np.zeros(16), maxval=np.ones(16)))
-    before = {p.pid for p in multiprocessing.active_children()}
-    stream = iter(make_dataset(samples, stats, batch_size=2, shuffle=False, normalization="minmax",
-                               read_workers=2, prefetch=0))
-    next(stream)
-    readers = {p.pid for p in multiprocessing.active_children()} - before
-    assert len(readers) == 2
-    for pid in readers:
-        os.kill(pid, signal.SIGTERM)
-        os.kill(pid, signal.SIGUSR1)
-    indices = []
-    reading = threading.Thread(target=lambda: indices.extend(int(next(stream)[0][0, 5, 5, 0]) for _ in range(6)),
-                               daemon=True)  # with a reader dead, next() would wait forever
-    reading.start()
-    reading.join(timeout=60)
-    assert indices == [2, 4, 6, 8, 0, 2]
-    assert {p.pid for p in multiprocessing.active_children()} - before == readers
-    del stream
-    gc.collect()
-    assert {p.pid for p in multiprocessing.active_children()} - before == set()
-
-
 def test_batches_kept_by_the_consumer_stay_intact(samples):
     """Batches alias shared memory; keeping many of them alive must not let readers overwrite them."""
     stats = stats_of(dict(minval=np.zeros(16), maxval=np.ones(16)))

@@ -58,13 +58,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import itertools
 import json
 import math
 import multiprocessing
 import os
-import signal
 import sys
 import threading
 import types
@@ -418,30 +416,17 @@ def _aligned_view(raw, dtype, shape) -> np.ndarray:
     return flat[start:start + count].view(dtype).reshape(shape)
 
 
-def _attach_buffers(data_raw, labels_raw, shape, closing) -> None:
+def _attach_buffers(data_raw, labels_raw, shape) -> None:
     """Reader-process initializer: the batch buffers, (buffers, batch, lat, lon, 16) and (buffers, batch, lat, lon).
 
     Reading one byte of every page maps the whole buffer into this process now (16 pages per fault),
     instead of one 4 KiB page fault at a time while writing samples: a first write to shared memory costs
     about as much as reading the sample.
-
-    Batch systems send SIGTERM or SIGUSR1 to every process of a job step, readers included. A reader
-    killed by it would leave its sample unread and the training process waiting for it forever, instead
-    of checkpointing at the next step (``training.loop``). So readers ignore SIGUSR1, and SIGTERM unless
-    ``closing`` (shared flag) says their own stream is being closed (``Pool.terminate`` sends SIGTERM).
     """
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, functools.partial(_reader_sigterm, closing))
     _worker_buffers["data"] = _aligned_view(data_raw, np.float32, (*shape, len(CHANNELS)))
     _worker_buffers["labels"] = _aligned_view(labels_raw, np.int32, shape)
     for raw in (data_raw, labels_raw):
         int(np.frombuffer(raw, np.uint8)[::4096].sum())
-
-
-def _reader_sigterm(closing, signum, frame) -> None:
-    if closing.value:  # the stream is closing: die as SIGTERM's default action would
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
 
 
 def _read_into_buffer(buffer: int, position: int, path: str, kwargs: dict) -> None:
@@ -486,10 +471,9 @@ class _BatchStream:
         labels_raw = context.RawArray("b", int(np.prod(buffers_shape)) * 4 + 64)
         self.data = _aligned_view(data_raw, np.float32, (*buffers_shape, len(CHANNELS)))
         self.labels = _aligned_view(labels_raw, np.int32, buffers_shape)
-        self.closing = context.RawValue("b", 0)
         with _main_module_hidden():
             self.pool = context.Pool(read_workers, initializer=_attach_buffers,
-                                     initargs=(data_raw, labels_raw, buffers_shape, self.closing))
+                                     initargs=(data_raw, labels_raw, buffers_shape))
         self.lock = threading.Lock()
         self.free, self.held = set(range(self.num_buffers)), set()
         self.filling = collections.deque()  # (buffer, [AsyncResult per sample])
@@ -531,7 +515,6 @@ class _BatchStream:
         return data, labels
 
     def close(self) -> None:
-        self.closing.value = 1  # readers now let the SIGTERM of terminate() end them
         self.pool.terminate()
         self.pool.join()
 
