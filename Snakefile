@@ -32,9 +32,16 @@ include: "workflow/rules/evaluate.smk"
 
 
 rule all:
+    # The report, and every intermediate result that is not temporary: Snakemake does not rerun a job
+    # because one of its inputs is missing while its output exists, so without them a job that failed
+    # after its settings changed (its outputs deleted) would leave the old report looking up to date.
     input:
         report=REPORT_JSON,
         markdown=REPORT_MD,
+        samples=labelled_dirs(),
+        stats=str(STATS),
+        split=rules.split.output,
+        run=rules.train.output.run,
     default_target: True
 
 

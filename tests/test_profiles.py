@@ -138,7 +138,7 @@ def snakemake(*args, env=None, cwd=REPO, timeout=120):
 
 def make_upstream(workdir, results):
     """Outputs of synth, label, stats and split, oldest first, as a finished earlier run left them."""
-    names = ["demo.cam.h2.2106-01-01-00000", "demo.cam.h2.2106-01-02-00000"]
+    names = [f"demo.cam.h2.2106-01-0{day}-00000" for day in (1, 2, 3)]  # the demo's three days
     files = [*(f"raw/{n}.nc" for n in names), *(f"raw/{n}.truth.h5" for n in names)]
     dirs = [f"samples/{n}" for n in names]
     later = [*(f"samples/{n}.label.yaml" for n in names), "stats.h5", "split/train.txt",

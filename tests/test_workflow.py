@@ -5,8 +5,11 @@ import datetime
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -262,6 +265,50 @@ def test_forcerun_label_reruns_what_follows(demo_run):
     jobs = planned_jobs(snakemake("--profile", str(REPO / "profiles" / "local"), "-n", "--forcerun", "label",
                                   "--configfile", str(REPO / "config" / "test.yaml"), cwd=workdir))
     assert set(jobs) == {"label", "stats", "split", "stage", "train", "evaluate", "all"}
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_training_stopped_by_the_batch_system_resumes_when_the_workflow_is_rerun(demo_run, tmp_path):
+    """SIGTERM (a batch system's warning before the wall time) makes climseg train checkpoint and exit 75;
+    Snakemake deletes the failed job's outputs, but the run's work directory survives, and rerunning the
+    workflow continues the run from its checkpoint instead of starting over. The workflow had finished
+    before (its report exists): the rerun must not take that old report as up to date."""
+    workdir = tmp_path / "workflow"
+    shutil.copytree(demo_run[0], workdir, symlinks=True)
+    longer = write_config(tmp_path, "longer.yaml",
+                          {"train": {"steps_per_epoch": 300, "parameters": {"checkpoint_every": 5}}})
+    args = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+            "--profile", str(REPO / "profiles" / "local"), "--cores", "2",
+            "--configfile", str(REPO / "config" / "test.yaml"), longer]
+    results = workdir / "results" / "test"
+    first = subprocess.Popen(args, cwd=workdir, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not list((results / "train" / "work").glob("*/checkpoints/index.json")):
+        assert first.poll() is None, first.stdout.read()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.2)
+    ranks = subprocess.run(["pgrep", "-f", "bin/climseg train .*results/test/train/work"],
+                           capture_output=True, text=True).stdout.split()
+    assert len(ranks) == 2, ranks
+    for pid in ranks:
+        os.kill(int(pid), signal.SIGTERM)
+    output = first.communicate(timeout=300)[0]
+    assert first.returncode != 0, output[-3000:]
+    assert not (results / "train" / "run").exists()
+    (work,) = (results / "train" / "work").iterdir()
+    stopped_at = int(json.loads((work / "checkpoints" / "index.json").read_text())["latest"].split("-")[1])
+    assert 0 < stopped_at < 300
+
+    second = subprocess.run(args, cwd=workdir, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:]
+    train_log = (results / "logs" / "train.log").read_text()
+    assert f"train: run directory {work.relative_to(workdir)} --resume" in train_log, second.stdout[-4000:]
+    assert f"steps {stopped_at}..300" in train_log  # continued at the checkpoint, not from step 0
+    assert not (results / "train" / "work").exists()
+    records = [json.loads(line) for line in (results / "train" / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 300
 
 
 def test_with_job_scoped_staging_rerunning_train_restages_in_the_same_job(tmp_path):

@@ -1,6 +1,7 @@
 """Configuration, validation, paths and input functions shared by the rule files."""
 
 import datetime
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -82,6 +83,17 @@ def labelled_dirs(wildcards=None):
 def as_yaml(mapping):
     """A configuration section as YAML text, for a --config file written by the rule."""
     return yaml.safe_dump(mapping, sort_keys=True, default_flow_style=True, width=float("inf")).strip()
+
+
+def training_run_key():
+    """A short digest of every setting that defines the training run (train section, ranks).
+
+    It names the run's work directory, so that a rerun of the workflow resumes an interrupted run
+    (SIGTERM before the wall time: checkpoint, exit 75) only when nothing that defines it changed; the
+    rule adds a digest of stats.h5, which changes with the data.
+    """
+    settings = json.dumps({"train": config["train"], "ranks": RANKS}, sort_keys=True, default=str)
+    return hashlib.sha1(settings.encode()).hexdigest()[:12]
 
 
 def serial_launcher(*, cores=1, gpus=0):
