@@ -27,6 +27,17 @@ class LabelResult(NamedTuple):
     """list of labeling.tc.TCCentre."""
 
 
+def ivt_source(source: str, levels) -> str:
+    """Which IVT a time step gets: ``"levels"`` (the column integral) or ``"proxy"`` (TMQ * V850).
+
+    ``source`` is ``IVTConfig.source``: ``"auto"`` integrates where pressure levels are given, ``"levels"``
+    requires them (ValueError without), ``"proxy"`` never integrates.
+    """
+    if source == "levels" and levels is None:
+        raise ValueError("IVT source 'levels' needs Q, U, V on pressure levels; the input has none")
+    return "levels" if levels is not None and source in ("auto", "levels") else "proxy"
+
+
 def label_time_step(fields, lat_deg, lon_deg, *, config: LabelConfig, levels=None) -> LabelResult:
     """Label tropical cyclones and atmospheric rivers in one time step.
 
@@ -52,10 +63,7 @@ def label_time_step(fields, lat_deg, lon_deg, *, config: LabelConfig, levels=Non
     never becomes or joins an AR. Where both masks still overlap, TC wins.
     """
     lat, lon = check_grid(lat_deg, lon_deg)
-    source = config.ivt.source
-    if source == "levels" and levels is None:
-        raise ValueError("IVT source 'levels' needs Q, U, V on pressure levels; the input has none")
-    if levels is not None and source in ("auto", "levels"):
+    if ivt_source(config.ivt.source, levels) == "levels":
         missing = [k for k in ("Q", "U", "V", "plev") if k not in levels]
         if missing:
             raise ValueError(f"pressure-level input lacks {', '.join(missing)}")

@@ -35,7 +35,7 @@ def label_file(path, out_dir, *, config, run: int = 1, on_step=None) -> list[Pat
 
     Raises ValueError / OSError naming the file (after removing the samples it wrote in this call).
     """
-    from labeling.labels import label_time_step
+    from labeling.labels import ivt_source, label_time_step
     from labeling.reading import open_model_output
     from labeling.sample import provenance, stack_channels, write_sample
 
@@ -50,10 +50,9 @@ def label_file(path, out_dir, *, config, run: int = 1, on_step=None) -> list[Pat
                 except ValueError as error:
                     raise ValueError(f"{path}: time step {step} ({model.time_label(step)}): {error}") from None
                 date, step_of_day = model.sample_time(step)
-                ivt_source = "levels" if levels is not None and config.ivt.source != "proxy" else "proxy"
                 attrs = provenance(source_file=path.resolve(), time_index=step, time=model.time_label(step),
                                    calendar=model.calendar, config=config, orientation=model.orientation,
-                                   ivt_source=ivt_source, tc_centres=result.tc_centres)
+                                   ivt_source=ivt_source(config.ivt.source, levels), tc_centres=result.tc_centres)
                 target = out_dir / sample_file_name(date, step_of_day, run)
                 write_sample(target, stack_channels(fields), result.labels, model.lat_deg, model.lon_deg, attrs=attrs)
                 written.append(target)
