@@ -12,7 +12,6 @@ rule label:
         config=str(SAMPLES / "{file}.label.yaml"),
     params:
         launcher=serial_launcher(),
-        parameters=config["label"]["parameters"],
         parameters_yaml=as_yaml(config["label"]["parameters"]),
         run=config["label"]["run"],
     threads: 1

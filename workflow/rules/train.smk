@@ -16,7 +16,6 @@ rule train:
         config=str(TRAIN / "train.yaml"),
     params:
         manifest=str(Path(NODE_LOCAL_DIR) / "manifest.json"),
-        parameters=config["train"]["parameters"],
         parameters_yaml=as_yaml(config["train"]["parameters"]),
         model=config["train"]["model"],
         epochs=config["train"]["epochs"],
