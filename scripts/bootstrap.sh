@@ -37,7 +37,7 @@ pip install -q --no-deps --no-build-isolation -e .
 python - <<'PY'
 import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-import tensorflow as tf, horovod.tensorflow as hvd, mpi4py, h5py, numpy
-print(f"bootstrap: ok: tensorflow {tf.__version__}, horovod {hvd.__version__ if hasattr(hvd,'__version__') else 'ok'}, "
+import tensorflow as tf, horovod, horovod.tensorflow, mpi4py, h5py, numpy
+print(f"bootstrap: ok: tensorflow {tf.__version__}, horovod {horovod.__version__}, "
       f"numpy {numpy.__version__}, h5py {h5py.__version__}, mpi4py {mpi4py.__version__}")
 PY
