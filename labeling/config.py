@@ -129,11 +129,14 @@ class TCConfig(_Section):
     vorticity_threshold_per_s: float = 1.6e-4
     """850 hPa relative vorticity (sign flipped in the south) a candidate must exceed (s-1)."""
     vorticity_scale_km: float = 100.0
-    """Vorticity is computed by centred differences over +-this distance, so that it means the same on a
-    0.25 and a 1 degree grid (about 2 V(r) / r at r = scale); 0 uses adjacent cells."""
+    """Vorticity is computed by centred differences over exactly +-this distance (winds interpolated between
+    cells), so that it means the same on a 0.25 and a 0.5 degree grid (about 2 V(r) / r at r = scale); on a
+    grid whose rows are wider the difference spans one row; 0 uses adjacent cells."""
     vorticity_scale_exponent: float = 1.5
-    """On grids too coarse to resolve ``vorticity_scale_km`` the threshold is multiplied by
-    (scale / stencil reach) ** exponent (see labeling.tc.vorticity_threshold_on_grid); 0 disables."""
+    """On grids whose rows are wider than ``vorticity_scale_km`` (1 degree = 111 km and coarser) the threshold
+    is multiplied by (scale / row spacing) ** exponent (see labeling.tc.vorticity_threshold_on_grid); 0
+    disables. Where the grid resolves the scale the configured threshold applies unchanged. The threshold
+    applied is recorded in every sample (``thresholds``)."""
     psl_search_km: float = 222.4
     """The PSL minimum (the storm centre) is searched within this distance of the vorticity maximum (2 deg)."""
     psl_rise_pa: float = 400.0

@@ -3,10 +3,10 @@
 Detection (:func:`detect_tc_centres`), with every window a great-circle distance in km:
 
 1. 850 hPa relative vorticity on the sphere, sign flipped in the southern hemisphere, from centred
-   differences over +-``vorticity_scale_km`` (so a 0.25 and a 1 degree grid see the same number);
-   each connected region above ``vorticity_threshold_per_s`` gives one candidate at its maximum
-   (on grids too coarse for that scale the threshold is lowered, see
-   :func:`vorticity_threshold_on_grid`);
+   differences over exactly +-``vorticity_scale_km`` (so a 0.25 and a 0.5 degree grid see the same
+   number); each connected region above ``vorticity_threshold_per_s`` gives one candidate at its maximum
+   (on grids whose rows are wider than that scale the difference spans one row and the threshold is
+   lowered, see :func:`vorticity_threshold_on_grid`);
 2. the PSL minimum within ``psl_search_km`` is the storm centre (refined between grid points by a
    parabola through its neighbours); PSL must rise by ``psl_rise_pa`` within ``psl_rise_within_km``
    along each of 16 bearings (a closed low);
@@ -66,14 +66,16 @@ def cyclonic_vorticity(u850, v850, lat_deg, lon_deg, *, scale_km: float):
     u850, v850 : ndarray (lat, lon), m s-1
     lat_deg, lon_deg : ndarray (lat,), (lon,), degrees
     scale_km : float
-        Centred differences span +-``scale_km`` (the nearest whole number of cells, at least one, per
-        latitude), so a storm has the same vorticity on a 0.25 and a 1 degree grid: about 2 V(r) / r,
-        the mean vorticity inside radius r = scale_km. 0 uses adjacent cells (the native resolution).
+        Centred differences span exactly +-``scale_km`` (the winds linearly interpolated between grid
+        cells) where one cell is no wider than that, and one cell where it is wider (the grid's own
+        resolution; see :func:`vorticity_reach_km`), so a storm has the same vorticity on a 0.25 and a
+        0.5 degree grid: about 2 V(r) / r, the mean vorticity inside radius r = scale_km. 0 uses
+        adjacent cells (the native resolution).
 
     Returns
     -------
-    zeta : ndarray (lat, lon), s-1, ``relative_vorticity * sign(lat)`` (0 on the equator, NaN where
-        the wind is missing)
+    zeta : ndarray (lat, lon), float64, s-1, ``relative_vorticity * sign(lat)`` (0 on the equator, NaN
+        where the wind is missing)
     """
     lat, lon = check_grid(lat_deg, lon_deg)
     u = np.asarray(u850, dtype=np.float64)
@@ -84,29 +86,23 @@ def cyclonic_vorticity(u850, v850, lat_deg, lon_deg, *, scale_km: float):
     phi = np.deg2rad(lat)
     cos_phi = np.cos(phi)
     n_lat, n_lon = u.shape
-    # d(u cos phi)/dphi over +-m rows (clipped at the poles, with the true latitude difference)
-    m = _stencil_rows(lat, scale_km)
-    north = np.minimum(np.arange(n_lat) + m, n_lat - 1)
-    south = np.maximum(np.arange(n_lat) - m, 0)
+    # d(u cos phi)/dphi between the rows +-scale away (clipped at the poles, with the true latitude difference)
+    offset = _stencil_cells(vorticity_reach_km(lat, scale_km) / _row_spacing_km(lat))  # rows, fractional
+    north = np.minimum(np.arange(n_lat) + offset, n_lat - 1)
+    south = np.maximum(np.arange(n_lat) - offset, 0)
     ucos = u * cos_phi[:, None]
-    ducos_dphi = (ucos[north] - ucos[south]) / (phi[north] - phi[south])[:, None]
-    # dv/dlambda over +-k_i columns, k_i the number of cells spanning scale_km at latitude i
+    ducos_dphi = ((_rows_at(ucos, north) - _rows_at(ucos, south))
+                  / (np.interp(north, np.arange(n_lat), phi) - np.interp(south, np.arange(n_lat), phi))[:, None])
+    # dv/dlambda between the columns +-scale away at each latitude (at least one cell, at most a quarter circle)
     dlon_deg = longitude_spacing_deg(lon)
     dx_km = dlon_deg * KM_PER_DEGREE * np.maximum(cos_phi, 1e-6)
-    k = np.clip(np.rint(scale_km / dx_km), 1, n_lon // 4).astype(np.intp)
-    dv_dlambda = np.empty_like(v)
-    periodic = is_periodic(lon)
-    for k_value in np.unique(k):  # rows sharing a stencil width: a few dozen bands
-        band = np.flatnonzero(k == k_value)
-        block = v[band]
-        if periodic:
-            diff = np.roll(block, -k_value, axis=1) - np.roll(block, k_value, axis=1)
-            width = np.full(n_lon, 2 * k_value)
-        else:
-            east = np.minimum(np.arange(n_lon) + k_value, n_lon - 1)
-            west = np.maximum(np.arange(n_lon) - k_value, 0)
-            diff, width = block[:, east] - block[:, west], east - west
-        dv_dlambda[band] = diff / np.deg2rad(width * dlon_deg)
+    half_width = np.clip(_stencil_cells(scale_km / dx_km), 1.0, n_lon // 4)[:, None]  # (lat, 1) cells
+    columns = np.arange(n_lon)[None, :]
+    if is_periodic(lon):
+        east, west = columns + half_width, columns - half_width
+    else:
+        east, west = np.minimum(columns + half_width, n_lon - 1), np.maximum(columns - half_width, 0)
+    dv_dlambda = (_columns_at(v, east) - _columns_at(v, west)) / np.deg2rad((east - west) * dlon_deg)
     with np.errstate(divide="ignore", invalid="ignore"):
         zeta = (dv_dlambda - ducos_dphi) / (EARTH_RADIUS_M * cos_phi[:, None])
     pole = np.flatnonzero(np.abs(np.abs(lat) - 90.0) < 1e-6)
@@ -117,26 +113,63 @@ def cyclonic_vorticity(u850, v850, lat_deg, lon_deg, *, scale_km: float):
     return zeta * sign
 
 
-def _stencil_rows(lat, scale_km):
-    """Half-width (rows, at least one) of the meridional difference spanning +-scale_km."""
-    return max(1, int(np.rint(scale_km / (float(np.median(np.diff(lat))) * KM_PER_DEGREE))))
+def _stencil_cells(cells):
+    """Stencil half-widths in cells, at least one; within 1e-9 of a whole number it is made whole, so that
+    a scale of exactly k cells reads the grid values without interpolating."""
+    cells = np.maximum(np.asarray(cells, dtype=np.float64), 1.0)
+    whole = np.rint(cells)
+    return np.where(np.abs(cells - whole) < 1e-9, whole, cells)
+
+
+def _rows_at(a, position):
+    """Rows of ``a`` (lat, lon) at fractional row positions (lat,) within [0, n_lat - 1], linearly interpolated."""
+    low = np.floor(position).astype(np.intp)
+    high = np.minimum(low + 1, a.shape[0] - 1)
+    weight = (position - low)[:, None]
+    return a[low] * (1.0 - weight) + a[high] * weight
+
+
+def _columns_at(a, position):
+    """Values of ``a`` (lat, lon) at fractional column positions (lat, lon), linearly interpolated; positions
+    outside [0, n_lon) wrap around (periodic grids; on others they are already clipped)."""
+    n = a.shape[1]
+    low = np.floor(position)
+    weight = position - low
+    low = np.mod(low.astype(np.intp), n)
+    high = np.mod(low + 1, n)
+    return np.take_along_axis(a, low, axis=1) * (1.0 - weight) + np.take_along_axis(a, high, axis=1) * weight
+
+
+def _row_spacing_km(lat):
+    """Typical (median) meridional grid spacing (km)."""
+    return float(np.median(np.diff(lat))) * KM_PER_DEGREE
+
+
+def vorticity_reach_km(lat_deg, scale_km: float) -> float:
+    """Meridional half-width (km) of the vorticity difference on a grid with these latitudes.
+
+    ``scale_km`` where one grid row is no wider than that (the winds are interpolated between rows), else
+    one row (the grid cannot resolve a smaller scale).
+    """
+    return max(float(scale_km), _row_spacing_km(np.asarray(lat_deg, dtype=np.float64)))
 
 
 def vorticity_threshold_on_grid(lat_deg, *, config: TCConfig) -> float:
     """The vorticity threshold (s-1) that applies on a grid with these latitudes.
 
-    Vorticity is a difference over +-``vorticity_scale_km`` where the grid resolves it; on a grid
-    coarser than that, the difference spans at least one cell, r = the meridional stencil, and a
-    storm's mean vorticity inside r (2 V(r) / r with V ~ r^-0.5 outside the eye wall) falls like
-    r^-1.5. The threshold is lowered in proportion, ``threshold * (scale / r) ** exponent``: on a
-    2.5 degree grid the 1.6e-4 s-1 of TECA becomes 3.5e-5 s-1, the GFDL value for coarse models.
+    The configured ``vorticity_threshold_per_s`` wherever the grid resolves ``vorticity_scale_km`` (one row
+    no wider than it: 0.25, 0.5 degree; the difference then spans exactly +-scale). On a coarser grid the
+    difference spans one row, r = :func:`vorticity_reach_km` > scale, and a storm's mean vorticity inside r
+    (2 V(r) / r with V ~ r^-0.5 outside the eye wall) falls like r^-1.5; the threshold is lowered in
+    proportion, ``threshold * (scale / r) ** vorticity_scale_exponent``: 1.6e-4 s-1 of TECA becomes
+    1.37e-4 on a 1 degree grid (r = 111 km) and 3.5e-5 on a 2.5 degree grid, the GFDL value for coarse
+    models.
     """
-    lat = np.asarray(lat_deg, dtype=np.float64)
     scale = config.vorticity_scale_km
     if scale <= 0 or config.vorticity_scale_exponent == 0:
         return config.vorticity_threshold_per_s
-    reach_km = _stencil_rows(lat, scale) * float(np.median(np.diff(lat))) * KM_PER_DEGREE
-    return config.vorticity_threshold_per_s * min(1.0, scale / reach_km) ** config.vorticity_scale_exponent
+    reach_km = vorticity_reach_km(lat_deg, scale)
+    return config.vorticity_threshold_per_s * (scale / reach_km) ** config.vorticity_scale_exponent
 
 
 def detect_tc_centres(fields, lat_deg, lon_deg, *, config: TCConfig):

@@ -73,8 +73,9 @@ def test_detects_storms_in_both_hemispheres_with_centre_and_radius(step):
     for c, (slat, slon, dp) in zip(centres, STORMS[::-1]):
         assert great_circle_distance_km(c.lat_deg, c.lon_deg, slat, slon) < 0.3 * step * 111.2
         assert c.vorticity_per_s > 1.6e-4
-        # background flow (~2 m s-1) shifts the mean profile a little; rings are one grid spacing wide
-        assert c.radius_km == pytest.approx(analytic_gale_radius(dp), abs=step * 111.2)
+        # background flow (~2 m s-1) shifts the mean profile a little; rings are one grid spacing wide.
+        # Measured: within 0.12 grid spacing (5-12 km at 1 degree, 5-7 km at 0.5 degree).
+        assert c.radius_km == pytest.approx(analytic_gale_radius(dp), abs=0.2 * step * 111.2)
         assert c.max_wind_m_s > 17.0
 
 
@@ -104,15 +105,20 @@ def test_storm_on_the_seam_is_found_and_masked_on_both_sides():
     assert label_regions(mask, periodic=True)[1] == 1
 
 
-def test_vorticity_is_the_same_on_a_quarter_and_a_one_degree_grid():
-    peaks = []
-    for step in (0.25, 1.0):
+def test_vorticity_is_the_same_on_grids_that_resolve_the_scale_and_compares_alike_on_coarser_ones():
+    ratios = {}
+    for step in (0.25, 0.5, 1.0):
         lat, lon = grid(step, (0, 40), (100, 160))
         f = storm_fields(lat, lon, [(20.0, 130.0, 5000.0)])
-        peaks.append(np.nanmax(cyclonic_vorticity(f["U850"], f["V850"], lat, lon, scale_km=100.0)))
+        peak = np.nanmax(cyclonic_vorticity(f["U850"], f["V850"], lat, lon, scale_km=100.0))
         native = np.nanmax(cyclonic_vorticity(f["U850"], f["V850"], lat, lon, scale_km=0.0))
-        assert native >= 0.9 * peaks[-1]
-    assert peaks[0] == pytest.approx(peaks[1], rel=0.15)
+        assert native >= 0.9 * peak
+        ratios[step] = peak / vorticity_threshold_on_grid(lat, config=TCConfig())
+    # 0.25 and 0.5 degree: both differences span exactly +-100 km (measured: 0.2 % apart)
+    assert ratios[0.25] == pytest.approx(ratios[0.5], rel=0.01)
+    # 1 degree: one row (111 km) and the lowered threshold; the Holland profile falls a little faster than
+    # the r^-1.5 the threshold assumes (measured: peak / threshold 4 % above the 0.25 degree one)
+    assert ratios[1.0] == pytest.approx(ratios[0.25], rel=0.06)
     # southern hemisphere: sign flipped, so cyclones are positive there too
     lat, lon = grid(1.0, (-40, 0), (100, 160))
     f = storm_fields(lat, lon, [(-20.0, 130.0, 5000.0)])
@@ -132,7 +138,7 @@ def test_gale_radius_from_the_radial_profile():
 
 # The gale area is shifted by the 2 m s-1 background flow (stronger wind on one side), the disc is not.
 # Measured: gale 0.81, radius 0.96, percentile 0.88.
-@pytest.mark.parametrize("method, min_iou", [("gale", 0.75), ("radius", 0.9), ("percentile", 0.75)])
+@pytest.mark.parametrize("method, min_iou", [("gale", 0.79), ("radius", 0.94), ("percentile", 0.86)])
 def test_mask_matches_the_gale_disc(method, min_iou):
     lat, lon = grid(0.5)
     fields = storm_fields(lat, lon, STORMS)
@@ -181,15 +187,47 @@ def test_missing_or_misshapen_fields_are_errors():
         detect_tc_centres(fields, lat, lon, config=TCConfig())
 
 
-def test_vorticity_threshold_adapts_to_grids_coarser_than_the_scale():
+def rankine_fields(lat, lon, centre, vorticity_per_s, core_km=300.0):
+    """A quiet background with a Rankine vortex: solid-body rotation of the given relative vorticity inside
+    ``core_km``, potential flow outside; closed low, warm core, surface wind = 850 hPa wind."""
+    slat, slon = centre
+    f = storm_fields(lat, lon, [(slat, slon, 5000.0)])  # PSL low, warm core, thickness of a storm ...
+    f["U850"], f["V850"] = np.full_like(f["PSL"], -2.0), np.full_like(f["PSL"], 1.0)  # ... its wind replaced
+    dlon = np.deg2rad((lon[None, :] - slon + 180.0) % 360.0 - 180.0)
+    dx = EARTH_RADIUS_KM * 1e3 * np.cos(np.deg2rad(lat[:, None])) * dlon  # m, east of the centre
+    dy = EARTH_RADIUS_KM * 1e3 * np.deg2rad(lat[:, None] - slat) * np.ones_like(dlon)  # m, north
+    r = np.maximum(np.hypot(dx, dy), 1.0)
+    core = core_km * 1e3
+    speed = 0.5 * vorticity_per_s * np.where(r <= core, r, core**2 / r)  # m s-1, counter-clockwise (north)
+    f["U850"] += -speed * dy / r
+    f["V850"] += speed * dx / r
+    f["UBOT"], f["VBOT"] = f["U850"], f["V850"]
+    return f
+
+
+# The threshold the documentation promises: the configured 1.6e-4 s-1 where the grid resolves the 100 km
+# scale (0.25 degree), 1.37e-4 on a 1 degree grid (rows of 111 km: 1.6e-4 * (100 / 111) ** 1.5).
+@pytest.mark.parametrize("step, documented", [(0.25, 1.6e-4), (1.0, 1.37e-4)])
+def test_a_rankine_vortex_is_a_storm_just_above_the_documented_threshold_and_not_just_below(step, documented):
+    lat, lon = grid(step, (0, 40), (100, 160))
+    assert vorticity_threshold_on_grid(lat, config=TCConfig()) == pytest.approx(documented, rel=0.005)
+    for factor, found in ((1.03, 1), (0.97, 0)):
+        fields = rankine_fields(lat, lon, (20.0, 130.0), factor * documented)
+        centres = detect_tc_centres(fields, lat, lon, config=TCConfig())
+        assert len(centres) == found, (step, factor)
+        if found:  # the vortex's own vorticity is what is measured (solid body: exact up to 1 %)
+            assert centres[0].vorticity_per_s == pytest.approx(factor * documented, rel=0.01)
+            assert great_circle_distance_km(centres[0].lat_deg, centres[0].lon_deg, 20.0, 130.0) < step * 111.2
+
+
+def test_vorticity_threshold_on_coarse_grids_and_without_adaptation():
     config = TCConfig()
-    quarter, _ = grid(0.25)
-    assert vorticity_threshold_on_grid(quarter, config=config) == pytest.approx(
-        1.6e-4 * (100.0 / (4 * 0.25 * 111.195)) ** 1.5, rel=1e-3)
     coarse, _ = grid(2.5)
     assert vorticity_threshold_on_grid(coarse, config=config) == pytest.approx(3.5e-5, rel=0.05)  # GFDL value
     fixed = dataclasses.replace(config, vorticity_scale_exponent=0.0)
     assert vorticity_threshold_on_grid(coarse, config=fixed) == 1.6e-4
+    half, _ = grid(0.5)
+    assert vorticity_threshold_on_grid(half, config=config) == 1.6e-4
 
 
 def test_storms_on_a_2_5_degree_grid_are_found_within_half_a_cell():
