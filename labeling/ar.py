@@ -63,7 +63,7 @@ def _threshold_of_damped(damped, config: ARConfig) -> float:
     return max(float(np.percentile(finite, config.percentile)), config.min_ivt_kg_m_s)
 
 
-def atmospheric_river_regions(ivt, lat_deg, lon_deg, *, config: ARConfig, exclude=None):
+def atmospheric_river_regions(ivt, lat_deg, lon_deg, *, config: ARConfig, exclude=None, threshold=None):
     """Candidate regions of high IVT with their geometry and the verdict of each filter.
 
     Parameters
@@ -73,6 +73,9 @@ def atmospheric_river_regions(ivt, lat_deg, lon_deg, *, config: ARConfig, exclud
     config : ARConfig
     exclude : ndarray (lat, lon) bool, optional
         Cells that cannot belong to an AR (e.g. tropical-cyclone cores).
+    threshold : float, optional
+        The damped-IVT threshold (kg m-1 s-1) when the caller has computed it with :func:`ivt_threshold`
+        (to record it); None computes it here.
 
     Returns
     -------
@@ -84,7 +87,8 @@ def atmospheric_river_regions(ivt, lat_deg, lon_deg, *, config: ARConfig, exclud
     if ivt.shape != (lat.size, lon.size):
         raise ValueError(f"IVT shape {ivt.shape} does not match the grid ({lat.size}, {lon.size})")
     damped = ivt * tropical_damping(lat, config.tropical_damping_sigma_deg)[:, None]
-    threshold = _threshold_of_damped(damped, config)
+    if threshold is None:
+        threshold = _threshold_of_damped(damped, config)
     if not np.isfinite(threshold):
         return np.zeros(ivt.shape, np.int32), []
     with np.errstate(invalid="ignore"):
@@ -139,7 +143,7 @@ def atmospheric_river_regions(ivt, lat_deg, lon_deg, *, config: ARConfig, exclud
     return labels, regions
 
 
-def atmospheric_river_mask(ivt, lat_deg, lon_deg, *, config: ARConfig, exclude=None):
+def atmospheric_river_mask(ivt, lat_deg, lon_deg, *, config: ARConfig, exclude=None, threshold=None):
     """Boolean (lat, lon) mask of atmospheric rivers (see the module docstring for the recipe).
 
     Parameters
@@ -148,12 +152,14 @@ def atmospheric_river_mask(ivt, lat_deg, lon_deg, *, config: ARConfig, exclude=N
     lat_deg, lon_deg : ndarray (lat,), (lon,), degrees, latitude and longitude ascending
     config : ARConfig
     exclude : ndarray (lat, lon) bool, optional, cells that cannot be AR (TC cores)
+    threshold : float, optional, kg m-1 s-1, see :func:`atmospheric_river_regions`
 
     Returns
     -------
     mask : ndarray (lat, lon) bool
     """
-    labels, regions = atmospheric_river_regions(ivt, lat_deg, lon_deg, config=config, exclude=exclude)
+    labels, regions = atmospheric_river_regions(ivt, lat_deg, lon_deg, config=config, exclude=exclude,
+                                                threshold=threshold)
     keep = np.zeros(len(regions) + 1, dtype=bool)
     for region in regions:
         keep[region.label] = region.accepted

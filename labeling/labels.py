@@ -4,12 +4,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from labeling.ar import atmospheric_river_mask
+from labeling.ar import atmospheric_river_mask, ivt_threshold
 from labeling.config import LabelConfig
 from labeling.grid import check_grid, disc_window
 from labeling.ivt import integrated_vapor_transport, ivt_proxy
 from labeling.sample import class_map
-from labeling.tc import detect_tc_centres, tropical_cyclone_mask
+from labeling.tc import detect_tc_centres, tropical_cyclone_mask, vorticity_reach_km, vorticity_threshold_on_grid
 
 
 class LabelResult(NamedTuple):
@@ -25,6 +25,36 @@ class LabelResult(NamedTuple):
     """bool (lat, lon)."""
     tc_centres: list
     """list of labeling.tc.TCCentre."""
+    thresholds: dict = None
+    """The thresholds applied to this time step beside the configured ones (:func:`applied_thresholds`)."""
+
+
+def applied_thresholds(lat_deg, config: LabelConfig, *, ivt_kg_m_s: float) -> dict:
+    """The thresholds a time step was labelled with, beside what the configuration asked for.
+
+    Parameters
+    ----------
+    lat_deg : ndarray (lat,), degrees, the grid's latitudes (the vorticity threshold depends on their spacing)
+    config : LabelConfig
+    ivt_kg_m_s : float, the AR threshold on the damped IVT of this time step (percentile value, floored)
+
+    Returns
+    -------
+    dict (JSON-serialisable)::
+
+        {"tc_vorticity_per_s": {"configured", "applied", "difference_half_width_km"},
+         "ar_ivt_kg_m_s": {"percentile", "floor", "applied"}}
+    """
+    tc = config.tc
+    return {
+        "tc_vorticity_per_s": {
+            "configured": tc.vorticity_threshold_per_s,
+            "applied": vorticity_threshold_on_grid(lat_deg, config=tc),
+            "difference_half_width_km": vorticity_reach_km(lat_deg, tc.vorticity_scale_km),
+        },
+        "ar_ivt_kg_m_s": {"percentile": config.ar.percentile, "floor": config.ar.min_ivt_kg_m_s,
+                          "applied": float(ivt_kg_m_s) if np.isfinite(ivt_kg_m_s) else None},  # None: all IVT missing
+    }
 
 
 def ivt_source(source: str, levels) -> str:
@@ -80,6 +110,8 @@ def label_time_step(fields, lat_deg, lon_deg, *, config: LabelConfig, levels=Non
         if reach > 0:
             rows, cols, dist = disc_window(lat, lon, c.lat_deg, c.lon_deg, reach)
             exclude[np.ix_(rows, cols)] |= dist <= reach
-    ar_mask = atmospheric_river_mask(ivt, lat, lon, config=config.ar, exclude=exclude)
+    threshold = ivt_threshold(ivt, lat, config=config.ar)
+    ar_mask = atmospheric_river_mask(ivt, lat, lon, config=config.ar, exclude=exclude, threshold=threshold)
 
-    return LabelResult(class_map(tc_mask, ar_mask), ivt, ar_mask & ~tc_mask, tc_mask, centres)
+    return LabelResult(class_map(tc_mask, ar_mask), ivt, ar_mask & ~tc_mask, tc_mask, centres,
+                       applied_thresholds(lat, config, ivt_kg_m_s=threshold))

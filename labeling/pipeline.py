@@ -52,7 +52,8 @@ def label_file(path, out_dir, *, config, run: int = 1, on_step=None) -> list[Pat
                 date, step_of_day = model.sample_time(step)
                 attrs = provenance(source_file=path.resolve(), time_index=step, time=model.time_label(step),
                                    calendar=model.calendar, config=config, orientation=model.orientation,
-                                   ivt_source=ivt_source(config.ivt.source, levels), tc_centres=result.tc_centres)
+                                   ivt_source=ivt_source(config.ivt.source, levels), lat_deg=model.lat_deg,
+                                   lon_deg=model.lon_deg, thresholds=result.thresholds, tc_centres=result.tc_centres)
                 target = out_dir / sample_file_name(date, step_of_day, run)
                 write_sample(target, stack_channels(fields), result.labels, model.lat_deg, model.lon_deg, attrs=attrs)
                 written.append(target)

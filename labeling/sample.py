@@ -8,9 +8,16 @@ Layout (:mod:`climseg.contract`)::
 
 and provenance as attributes of the file: ``source_file`` (the netCDF file), ``source_time_index``,
 ``time`` (ISO), ``calendar``, ``labeling_config`` (JSON of ``LabelConfig.to_dict()``), ``climseg_version``,
-``grid_orientation`` (JSON: the canonical orientation and what was done to the source grid),
-``channels`` (JSON list), ``class_names``, ``ivt_source`` and ``tc_centres`` (JSON list of detected
-centres: lat, lon, radius in km).
+``code_revision`` (git commit of the labelling code, ``+dirty`` with uncommitted changes, or ``unknown``),
+``grid_orientation`` (JSON: the canonical orientation and what was done to the source grid), ``grid``
+(JSON: shape, spacing and extent of the canonical grid, periodic or not), ``thresholds`` (JSON: the
+thresholds applied to this time step beside the configured ones, see ``labeling.labels.applied_thresholds``),
+``channels`` (JSON list), ``class_names``, ``ivt_source`` (``levels`` or ``proxy``: what ``auto`` resolved
+to) and ``tc_centres`` (JSON list of detected centres: lat, lon, radius in km).
+
+Together they reproduce the labels exactly: the source file and time index give the fields,
+``labeling_config`` with ``ivt.source`` set to ``ivt_source`` gives the configuration, and
+``labeling.labels.label_time_step`` at ``code_revision`` gives the same labels and ``thresholds``.
 
 :func:`read_sample` also reads the public DeepCAM files (labels stored as float32, no attributes, no
 ``lat``/``lon``: the CAM5 grid is assumed).
@@ -18,7 +25,9 @@ centres: lat, lon, radius in km).
 
 from __future__ import annotations
 
+import functools
 import json
+import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
@@ -65,11 +74,12 @@ def class_map(tc_mask, ar_mask) -> np.ndarray:
 
 
 def provenance(*, source_file, time_index: int, time: str, calendar: str, config, orientation: dict,
-               ivt_source: str, tc_centres=()) -> dict:
+               ivt_source: str, lat_deg, lon_deg, thresholds: dict, tc_centres=()) -> dict:
     """The provenance attributes of a sample (see the module docstring).
 
-    ``config`` is a ``labeling.config.LabelConfig``; ``tc_centres`` are ``labeling.tc.TCCentre`` (or any
-    objects with ``lat_deg``, ``lon_deg``, ``radius_km``).
+    ``config`` is a ``labeling.config.LabelConfig``; ``lat_deg``, ``lon_deg`` (degrees) the canonical grid;
+    ``thresholds`` the ``LabelResult.thresholds`` of the time step; ``tc_centres`` are
+    ``labeling.tc.TCCentre`` (or any objects with ``lat_deg``, ``lon_deg``, ``radius_km``).
     """
     centres = [{"lat_deg": round(float(c.lat_deg), 4), "lon_deg": round(float(c.lon_deg), 4),
                 "radius_km": round(float(c.radius_km), 1)} for c in tc_centres]
@@ -80,12 +90,44 @@ def provenance(*, source_file, time_index: int, time: str, calendar: str, config
         "calendar": calendar,
         "labeling_config": json.dumps(config.to_dict(), sort_keys=True),
         "climseg_version": __version__,
+        "code_revision": code_revision(),
         "grid_orientation": json.dumps(orientation, sort_keys=True),
+        "grid": json.dumps(grid_description(lat_deg, lon_deg), sort_keys=True),
+        "thresholds": json.dumps(thresholds, sort_keys=True),
         "channels": json.dumps(list(CHANNELS)),
         "class_names": json.dumps(list(CLASS_NAMES)),
         "ivt_source": ivt_source,
         "tc_centres": json.dumps(centres),
     }
+
+
+def grid_description(lat_deg, lon_deg) -> dict:
+    """Shape, spacing (degrees; latitude: the median) and extent of a grid, and whether it is periodic."""
+    from labeling.grid import is_periodic, longitude_spacing_deg
+
+    lat = np.asarray(lat_deg, dtype=np.float64)
+    lon = np.asarray(lon_deg, dtype=np.float64)
+    return {"shape": [int(lat.size), int(lon.size)], "lat_spacing_deg": float(np.median(np.diff(lat))),
+            "lon_spacing_deg": longitude_spacing_deg(lon), "lat_range_deg": [float(lat[0]), float(lat[-1])],
+            "lon_range_deg": [float(lon[0]), float(lon[-1])], "periodic": is_periodic(lon)}
+
+
+@functools.lru_cache(maxsize=1)
+def code_revision() -> str:
+    """Git commit of the checkout the labelling code runs from (``+dirty`` when tracked files have changed),
+    or ``unknown`` when it is not a git checkout (an installed package: ``climseg_version`` then says it)."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
 
 
 def write_sample(path, data, labels, lat_deg, lon_deg, *, attrs: dict) -> Path:

@@ -1,5 +1,6 @@
 """Tests of labeling.pipeline and ``climseg label``: netCDF in, one sample per time step out, bad input."""
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -12,8 +13,10 @@ import xarray as xr
 from climseg import cli, synth
 from climseg.contract import AR, CHANNELS, DATA_KEY, LABELS_KEY
 from labeling import pipeline
-from labeling.config import LabelConfig
-from labeling.sample import read_sample
+from labeling.config import IVTConfig, LabelConfig
+from labeling.labels import label_time_step
+from labeling.reading import open_model_output
+from labeling.sample import code_revision, grid_description, read_sample
 from labeling.score import score_sample_files
 
 CONFIG = synth.SynthConfig(n_lat=96, n_lon=144, seed=21, n_tcs=3, n_ars=3, case="pipe")
@@ -176,3 +179,45 @@ def test_a_directory_of_inputs_and_true_ivt_from_levels(tmp_path):
     assert cli.main(["label", str(tmp_path / "in"), "--out", str(out)]) == 0
     assert len(names(out)) == 8
     assert read_sample(out / "data-2000-08-01-07-1.h5", data=False).attrs["ivt_source"] == "levels"
+
+
+def relabel_from_provenance(path):
+    """Label a sample's time step again from nothing but the sample's own attributes: (sample, LabelResult)."""
+    sample = read_sample(path, data=False)
+    attrs = sample.attrs
+    config = LabelConfig.from_dict(json.loads(attrs["labeling_config"]))
+    config = dataclasses.replace(config, ivt=IVTConfig(source=attrs["ivt_source"]))
+    with open_model_output(attrs["source_file"]) as model:
+        step = attrs["source_time_index"]
+        assert model.time_label(step) == attrs["time"]
+        assert json.loads(attrs["grid"]) == grid_description(model.lat_deg, model.lon_deg)
+        fields, levels = model.read_step(step)
+        result = label_time_step(fields, model.lat_deg, model.lon_deg, config=config, levels=levels)
+    return sample, result
+
+
+def test_provenance_reproduces_the_labels_exactly(inputs, labelled, tmp_path):
+    """Levels input, a non-default configuration, and the default run: the attributes alone give the same labels."""
+    day = synth.SynthConfig(n_lat=48, n_lon=72, seed=9, n_tcs=2, n_ars=2, with_plev=True, case="prov")
+    source, _ = synth.write_day(day, DAYS[0], tmp_path / "in")
+    config = tmp_path / "label.yaml"
+    config.write_text("ar:\n  percentile: 97.0\ntc:\n  vorticity_threshold_per_s: 1.2e-4\n  psl_rise_pa: 300.0\n")
+    out = tmp_path / "out"
+    assert cli.main(["label", str(source), "--out", str(out), "--config", str(config)]) == 0
+    paths = sorted(out.glob("data-*.h5")) + [labelled / "data-2000-08-02-03-1.h5", labelled / "data-2000-08-01-06-1.h5"]
+    for path in paths:
+        sample, again = relabel_from_provenance(path)
+        np.testing.assert_array_equal(sample.labels, again.labels, err_msg=str(path))
+        assert json.loads(sample.attrs["thresholds"]) == again.thresholds
+        assert sample.attrs["code_revision"] == code_revision()
+    levels_sample = read_sample(paths[0], data=False)
+    assert levels_sample.attrs["ivt_source"] == "levels"  # what "auto" resolved to
+    thresholds = json.loads(levels_sample.attrs["thresholds"])
+    # 48 x 72 rows are 3.8 degrees (426 km) apart, wider than the 100 km scale: the threshold is lowered,
+    # and the sample says so beside the configured value
+    tc = thresholds["tc_vorticity_per_s"]
+    assert tc["configured"] == 1.2e-4 and tc["difference_half_width_km"] == pytest.approx(180 / 47 * 111.195)
+    assert tc["applied"] == pytest.approx(1.2e-4 * (100.0 / tc["difference_half_width_km"]) ** 1.5)
+    assert thresholds["ar_ivt_kg_m_s"]["percentile"] == 97.0 and thresholds["ar_ivt_kg_m_s"]["applied"] >= 250.0
+    grid = json.loads(levels_sample.attrs["grid"])
+    assert grid["shape"] == [48, 72] and grid["lon_spacing_deg"] == 5.0 and grid["periodic"]

@@ -38,7 +38,11 @@ def attrs_of(config=None):
     return sample.provenance(source_file="/data/run.cam.h2.2000-01-01-00000.nc", time_index=3,
                              time="2000-01-01T09:00:00", calendar="noleap", config=config or LabelConfig(),
                              orientation={"lat": "ascending", "source_lat": "descending"}, ivt_source="proxy",
-                             tc_centres=[centre])
+                             lat_deg=grid()[0], lon_deg=grid()[1], thresholds=THRESHOLDS, tc_centres=[centre])
+
+
+THRESHOLDS = {"tc_vorticity_per_s": {"configured": 1.6e-4, "applied": 3.5e-5, "difference_half_width_km": 1820.0},
+              "ar_ivt_kg_m_s": {"percentile": 95.0, "floor": 250.0, "applied": 412.25}}
 
 
 def test_class_map_tc_wins_where_both():
@@ -74,6 +78,11 @@ def test_round_trip_with_plain_h5py(tmp_path):
     assert json.loads(attrs["channels"]) == list(CHANNELS)
     assert json.loads(attrs["grid_orientation"])["source_lat"] == "descending"
     assert json.loads(attrs["tc_centres"]) == [{"lat_deg": 12.3457, "lon_deg": 45.0, "radius_km": 250.0}]
+    assert json.loads(attrs["thresholds"]) == THRESHOLDS
+    assert json.loads(attrs["grid"]) == {"shape": [N_LAT, N_LON], "lat_spacing_deg": pytest.approx(180 / 11),
+                                         "lon_spacing_deg": 18.0, "lat_range_deg": [-90.0, 90.0],
+                                         "lon_range_deg": [0.0, 342.0], "periodic": True}
+    assert attrs["code_revision"] == sample.code_revision()
 
     back = sample.read_sample(path)
     np.testing.assert_array_equal(back.data, sample.stack_channels(fields))
