@@ -240,11 +240,12 @@ class ModelOutput:
         return np.ascontiguousarray(values, dtype=np.float32)
 
     def _read(self, name: str, step: int) -> np.ndarray:
+        variable = self._ds[name]
         try:
-            values = self._ds[name][step].values
+            raw = variable[step].values
         except Exception as error:  # truncated or corrupt data surface here, not at open
             raise OSError(f"{self.path}: cannot read {name} at time step {step} ({_one_line(error)})") from None
-        values = self._canonical(values)
+        values = self._canonical(decode_cf_values(raw, variable.attrs))
         if np.isnan(values).all():
             self._fail(f"variable {name} is all missing (NaN/_FillValue) at time step {step} ({self.time_label(step)})")
         return values
@@ -277,6 +278,44 @@ class ModelOutput:
         self.close()
 
 
+def decode_cf_values(raw: np.ndarray, attrs) -> np.ndarray:
+    """Values as stored -> float32 with NaN where missing (CF conventions), with as few passes as possible.
+
+    Parameters
+    ----------
+    raw : ndarray, the values of a variable as stored in the file (any numeric dtype)
+    attrs : mapping, the variable's attributes: ``_FillValue`` and ``missing_value`` (scalars or lists) mark
+        missing values; ``scale_factor`` and ``add_offset`` unpack packed integers.
+
+    Returns
+    -------
+    ndarray float32, the same shape; ``raw`` itself (masked in place) when it is float32 and not packed.
+
+    Notes
+    -----
+    The file is opened without xarray's own masking, which allocates a new array per field and costs as
+    much as reading it (measured: 0.033 s of 0.074 s per full-size time step).
+    """
+    fills = [value for key in ("_FillValue", "missing_value") if key in attrs
+             for value in np.atleast_1d(attrs[key])]
+    missing = None
+    for fill in fills:
+        if np.isnan(fill):
+            continue
+        hit = raw == np.asarray(fill, dtype=raw.dtype) if raw.dtype.kind == "f" else raw == fill
+        missing = hit if missing is None else missing | hit
+    if "scale_factor" in attrs or "add_offset" in attrs:
+        values = (raw * np.float64(attrs.get("scale_factor", 1.0)) + np.float64(attrs.get("add_offset", 0.0)))
+        values = values.astype(np.float32)
+    elif raw.dtype == np.float32 and raw.flags.writeable:
+        values = raw
+    else:
+        values = raw.astype(np.float32)
+    if missing is not None and missing.any():
+        values[missing] = np.nan
+    return values
+
+
 def _one_line(error) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
@@ -300,7 +339,8 @@ def open_model_output(path) -> ModelOutput:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # xarray's chatter about calendars and decoding
-            dataset = xr.open_dataset(path, engine="netcdf4", decode_times=False, cache=False)
+            dataset = xr.open_dataset(path, engine="netcdf4", decode_times=False, cache=False,
+                                      mask_and_scale=False)  # masked by decode_cf_values, in place
     except Exception as error:
         raise OSError(f"{path}: cannot read as netCDF ({_one_line(error)})") from None
     try:

@@ -53,15 +53,25 @@ class Sample(NamedTuple):
     """Provenance attributes (empty for public DeepCAM files)."""
 
 
+_INTERLEAVE_BLOCK_BYTES = 1 << 18
+"""Rows of ``climate/data`` filled at a time by :func:`stack_channels`: a block this size stays in the CPU
+cache while its 16 channels are written into it (channel by channel over the whole array, each write
+touched every cache line of the 57 MB full-size sample: 5x slower)."""
+
+
 def stack_channels(fields) -> np.ndarray:
     """``climate/data`` of a time step: the 16 channels (lat, lon) of ``fields`` -> float32 (lat, lon, 16)."""
     missing = [name for name in CHANNELS if name not in fields]
     if missing:
         raise ValueError(f"cannot stack channels: missing {', '.join(missing)}")
-    first = fields[CHANNELS[0]]
-    data = np.empty(first.shape + (len(CHANNELS),), dtype=np.float32)
-    for index, name in enumerate(CHANNELS):
-        data[..., index] = fields[name]
+    channels = [fields[name] for name in CHANNELS]
+    n_lat, n_lon = np.shape(channels[0])
+    data = np.empty((n_lat, n_lon, len(CHANNELS)), dtype=np.float32)
+    rows = max(1, _INTERLEAVE_BLOCK_BYTES // (n_lon * len(CHANNELS) * data.itemsize))
+    for start in range(0, n_lat, rows):
+        block = data[start:start + rows]
+        for index, channel in enumerate(channels):
+            block[..., index] = channel[start:start + rows]
     return data
 
 

@@ -96,13 +96,14 @@ def cyclonic_vorticity(u850, v850, lat_deg, lon_deg, *, scale_km: float):
     # dv/dlambda between the columns +-scale away at each latitude (at least one cell, at most a quarter circle)
     dlon_deg = longitude_spacing_deg(lon)
     dx_km = dlon_deg * KM_PER_DEGREE * np.maximum(cos_phi, 1e-6)
-    half_width = np.clip(_stencil_cells(scale_km / dx_km), 1.0, n_lon // 4)[:, None]  # (lat, 1) cells
-    columns = np.arange(n_lon)[None, :]
+    half_width = np.clip(_stencil_cells(scale_km / dx_km), 1.0, n_lon // 4)  # (lat,) cells
     if is_periodic(lon):
-        east, west = columns + half_width, columns - half_width
+        dv_dlambda = _periodic_difference(v, half_width) / np.deg2rad(2.0 * half_width * dlon_deg)[:, None]
     else:
-        east, west = np.minimum(columns + half_width, n_lon - 1), np.maximum(columns - half_width, 0)
-    dv_dlambda = (_columns_at(v, east) - _columns_at(v, west)) / np.deg2rad((east - west) * dlon_deg)
+        columns = np.arange(n_lon)[None, :]
+        east = np.minimum(columns + half_width[:, None], n_lon - 1)
+        west = np.maximum(columns - half_width[:, None], 0)
+        dv_dlambda = (_columns_at(v, east) - _columns_at(v, west)) / np.deg2rad((east - west) * dlon_deg)
     with np.errstate(divide="ignore", invalid="ignore"):
         zeta = (dv_dlambda - ducos_dphi) / (EARTH_RADIUS_M * cos_phi[:, None])
     pole = np.flatnonzero(np.abs(np.abs(lat) - 90.0) < 1e-6)
@@ -130,14 +131,31 @@ def _rows_at(a, position):
 
 
 def _columns_at(a, position):
-    """Values of ``a`` (lat, lon) at fractional column positions (lat, lon), linearly interpolated; positions
-    outside [0, n_lon) wrap around (periodic grids; on others they are already clipped)."""
-    n = a.shape[1]
-    low = np.floor(position)
+    """Values of ``a`` (lat, lon) at fractional column positions (lat, lon) within [0, n_lon - 1], linearly
+    interpolated."""
+    low = np.floor(position).astype(np.intp)
     weight = position - low
-    low = np.mod(low.astype(np.intp), n)
-    high = np.mod(low + 1, n)
+    high = np.minimum(low + 1, a.shape[1] - 1)
     return np.take_along_axis(a, low, axis=1) * (1.0 - weight) + np.take_along_axis(a, high, axis=1) * weight
+
+
+def _periodic_difference(a, half_width):
+    """``a(col + w) - a(col - w)`` along a periodic longitude axis, a (lat, lon), w (lat,) in cells (fractional:
+    linear interpolation between the two whole-cell differences); rows sharing a whole part are shifted
+    together (a few bands)."""
+    out = np.empty_like(a)
+    whole = np.floor(half_width).astype(np.intp)
+    weight = half_width - whole
+    for m in np.unique(whole):
+        band = np.flatnonzero(whole == m)
+        block = a[band]
+        near = np.roll(block, -m, axis=1) - np.roll(block, m, axis=1)
+        w = weight[band][:, None]
+        if np.any(w > 0):
+            far = np.roll(block, -(m + 1), axis=1) - np.roll(block, m + 1, axis=1)
+            near += w * (far - near)
+        out[band] = near
+    return out
 
 
 def _row_spacing_km(lat):

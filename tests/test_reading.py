@@ -88,6 +88,24 @@ def test_float64_and_fill_values_become_float32_and_nan(source, tmp_path):
     assert np.isnan(steps[3][0]["TMQ"][0]).all() and np.isfinite(steps[3][0]["TMQ"][1:]).all()
 
 
+def test_packed_integers_are_unpacked_and_their_fill_value_is_missing(source, tmp_path):
+    """int16 with scale_factor / add_offset / _FillValue: read as CF (and xarray's own decoding) says."""
+    path, ds = source
+    variant = ds.copy()
+    ts = ds["TS"].values.copy()
+    ts[2, 5:7, :] = np.nan
+    variant["TS"] = (ds["TS"].dims, ts, ds["TS"].attrs)
+    encoding = {"TS": {"dtype": "int16", "scale_factor": 0.01, "add_offset": 280.0, "_FillValue": -32767}}
+    packed = write_variant(variant, tmp_path / "packed.nc", encoding)
+    model, steps = read_all(packed)
+    with xr.open_dataset(packed, decode_times=False) as decoded:
+        expected = decoded["TS"].values[2].astype(np.float32)
+    got = steps[2][0]["TS"]
+    assert got.dtype == np.float32 and np.isnan(got[5:7]).all() and np.isfinite(got[7:]).all()
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    np.testing.assert_allclose(got[7:], ts[2, 7:], atol=0.0051)  # packed to 0.01 K
+
+
 def test_units_spelled_differently_are_accepted(source, tmp_path):
     _, ds = source
     variant = ds.copy()
