@@ -10,8 +10,10 @@ directory, then measures seconds per time step of
 - the I/O floor: reading the same 16 variables of each step with netCDF4 alone (no masking, no
   checks) and writing the same output bytes (``climate/data`` + ``climate/labels_0``) with h5py alone.
 
-The floor is measured before and after the pipeline and the faster of the two is kept (the page cache is
-warm for both: the input was just written). Threads of BLAS/OpenMP are pinned to one.
+The floor and the pipeline are measured twice each, alternating (floor, pipeline, floor, pipeline, each
+pipeline run into a fresh directory), and the faster run of each is kept, so that a burst of load from
+other processes does not decide the ratio (the page cache is warm for all: the input was just written).
+Threads of BLAS/OpenMP are pinned to one.
 
     .venv/bin/python bench/label.py [--plev] [--keep DIR]
 """
@@ -111,13 +113,14 @@ def main(argv=None) -> int:
         synth_seconds = (time.perf_counter() - start) / synth.STEPS_PER_DAY
         label_config = LabelConfig()
 
-        floor_before = io_floor(nc_path, work / "floor", levels=args.plev)
         stages = stage_times(nc_path, work / "stages", label_config)
-        start = time.perf_counter()
-        written = label_file(nc_path, work / "samples", config=label_config)
-        pipeline_seconds = (time.perf_counter() - start) / len(written)
-        floor_after = io_floor(nc_path, work / "floor", levels=args.plev)
-        floor = min(floor_before, floor_after)
+        floors, pipelines = [], []
+        for attempt in range(2):
+            floors.append(io_floor(nc_path, work / f"floor-{attempt}", levels=args.plev))
+            start = time.perf_counter()
+            written = label_file(nc_path, work / f"samples-{attempt}", config=label_config)
+            pipelines.append((time.perf_counter() - start) / len(written))
+        floor, pipeline_seconds = min(floors), min(pipelines)
 
     print(f"grid {FULL_GRID[0]} x {FULL_GRID[1]}, {synth.STEPS_PER_DAY} time steps, "
           f"IVT from {'pressure levels' if args.plev else 'the TMQ proxy'}, one core")
@@ -126,10 +129,10 @@ def main(argv=None) -> int:
     for name, seconds in stages.items():
         print(f"{'stage: ' + name:<34}{seconds:>14.3f}")
     print(f"{'stages, sum':<34}{sum(stages.values()):>14.3f}")
-    print(f"{'pipeline (label_file), total':<34}{pipeline_seconds:>14.3f}")
-    print(f"{'I/O floor (netCDF4 read + h5py write)':<34}{floor:>14.3f}   (before {floor_before:.3f}, "
-          f"after {floor_after:.3f})")
-    print(f"ratio: {pipeline_seconds / floor:.2f} (pipeline total / I/O floor per time step; goal: <= 3)")
+    print(f"{'pipeline (label_file), total':<34}{pipeline_seconds:>14.3f}   (runs {pipelines[0]:.3f}, "
+          f"{pipelines[1]:.3f})")
+    print(f"{'I/O floor (netCDF4 read + h5py write)':<34}{floor:>14.3f}   (runs {floors[0]:.3f}, {floors[1]:.3f})")
+    print(f"ratio: {pipeline_seconds / floor:.2f} (pipeline total / I/O floor per time step; goal: <= 2)")
     return 0
 
 

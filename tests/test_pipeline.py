@@ -2,8 +2,11 @@
 
 import dataclasses
 import datetime as dt
+import errno
 import json
+import os
 import shutil
+import subprocess
 
 import h5py
 import numpy as np
@@ -221,3 +224,36 @@ def test_provenance_reproduces_the_labels_exactly(inputs, labelled, tmp_path):
     assert thresholds["ar_ivt_kg_m_s"]["percentile"] == 97.0 and thresholds["ar_ivt_kg_m_s"]["applied"] >= 250.0
     grid = json.loads(levels_sample.attrs["grid"])
     assert grid["shape"] == [48, 72] and grid["lon_spacing_deg"] == 5.0 and grid["periodic"]
+
+
+@pytest.fixture
+def two_mib_disk(tmp_path, monkeypatch):
+    """An output directory on a 2 MiB tmpfs (mounted: we run as root); where mounting is not allowed, HDF5
+    writes raise OSError(ENOSPC) once 2 MiB of arrays have been written. Yields (directory, how)."""
+    directory = tmp_path / "small"
+    directory.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(directory)],
+                             capture_output=True).returncode == 0
+    if not mounted:
+        create, written = h5py.Group.create_dataset, [0]
+
+        def filling_disk(self, name, *args, data=None, **kwargs):
+            written[0] += np.asarray(data).nbytes if data is not None else 0
+            if written[0] > 2 << 20:
+                raise OSError(errno.ENOSPC, "Can't synchronously write data (No space left on device)")
+            return create(self, name, *args, data=data, **kwargs)
+
+        monkeypatch.setattr(h5py.Group, "create_dataset", filling_disk)
+    yield directory, "tmpfs" if mounted else "injected"
+    if mounted:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
+def test_disk_full_while_labelling_is_one_line_and_exit_status_1(inputs, two_mib_disk, capsys):
+    out, how = two_mib_disk  # samples of 96 x 144 are 0.9 MB: the third does not fit
+    assert cli.main(["label", str(inputs[0]), "--out", str(out)]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("climseg label: error:")]
+    assert len(err) == 1, (how, err)
+    assert err[0].startswith(f"climseg label: error: {inputs[0]}: {out / 'data-2000-08-01-02-1.h5'}: no space left "
+                             "on device: the sample needs 0.9 MB, "), (how, err)
+    assert os.listdir(out) == []  # the file's samples rolled back, no temporary left

@@ -1,6 +1,9 @@
 """Tests of labeling.sample: the sample files of the data contract, written and read back."""
 
+import errno
 import json
+import os
+import subprocess
 import types
 
 import h5py
@@ -156,3 +159,43 @@ def test_stack_channels_needs_all_16():
     del fields["ZBOT"]
     with pytest.raises(ValueError, match="missing ZBOT"):
         sample.stack_channels(fields)
+
+
+@pytest.fixture
+def small_disk(tmp_path, monkeypatch):
+    """A directory on a 1 MiB tmpfs, mounted for the test (we run as root); where mounting is not allowed,
+    a plain directory whose HDF5 writes of more than 1 MiB raise OSError(ENOSPC). Yields (directory, how)."""
+    directory = tmp_path / "small"
+    directory.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(directory)],
+                             capture_output=True).returncode == 0
+    if not mounted:
+        create = h5py.Group.create_dataset
+
+        def full_disk(self, name, *args, data=None, **kwargs):
+            if data is not None and np.asarray(data).nbytes > 1 << 20:
+                raise OSError(errno.ENOSPC, "Can't synchronously write data (No space left on device)")
+            return create(self, name, *args, data=data, **kwargs)
+
+        monkeypatch.setattr(h5py.Group, "create_dataset", full_disk)
+    yield directory, "tmpfs" if mounted else "injected"
+    if mounted:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
+def test_disk_full_is_one_line_naming_the_file_and_the_space_and_keeps_the_previous_file(small_disk):
+    directory, how = small_disk
+    lat, lon = grid()
+    path = sample.write_sample(directory / "data-2000-01-01-03-1.h5", sample.stack_channels(fields_of()),
+                               sample.class_map(*masks()), lat, lon, attrs=attrs_of())
+    before = path.read_bytes()
+    big = np.ones((200, 300, len(CHANNELS)), np.float32)  # 3.8 MB on a 1 MiB disk
+    with pytest.raises(OSError) as caught:
+        sample.write_sample(path, big, np.zeros((200, 300), np.uint8), np.linspace(-90, 90, 200),
+                            np.arange(300) * 1.2, attrs=attrs_of())
+    message = str(caught.value)
+    assert caught.value.errno == errno.ENOSPC and "\n" not in message, (how, message)
+    assert message.startswith(f"{path}: no space left on device: the sample needs 3.9 MB, "), (how, message)
+    assert message.endswith(f" MB free in {directory}"), (how, message)
+    assert path.read_bytes() == before  # the previous sample, as it was
+    assert os.listdir(directory) == [path.name]  # no temporary file left
