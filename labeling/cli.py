@@ -23,6 +23,24 @@ def label_parser(parser) -> None:
                         help="labelling parameters (YAML: ivt/ar/tc sections; missing keys keep their defaults)")
     parser.add_argument("--workers", type=int, default=1, help="files labelled in parallel processes")
     parser.add_argument("--run", type=int, default=1, help="ensemble run R in the sample names")
+    add_label_rerun_options(parser)
+
+
+# ------------------------------------------------------------- label: reruns and exit status (labelling)
+LABEL_EXIT_STATUS = (
+    "Exit status: 0 when every file was labelled; 1 when one or more files failed (each reported in one line "
+    "'climseg label: error: FILE: reason' on stderr; the other files' samples are written and kept, the failed "
+    "files' samples removed; rerun with --skip-done to label only those); 2 for a usage or configuration error "
+    "(nothing labelled).")
+
+
+def add_label_rerun_options(parser) -> None:
+    """``--skip-done`` and the exit status of ``climseg label``."""
+    parser.add_argument("--skip-done", action="store_true",
+                        help="skip an input whose samples are all in DIR already, labelled from it with the same "
+                             "configuration (provenance checked): a rerun after a failure labels only the files "
+                             "that failed")
+    parser.epilog = LABEL_EXIT_STATUS
 
 
 def _netcdf_inputs(inputs) -> list[Path]:
@@ -72,12 +90,15 @@ def label_command(args) -> int:
                 files_bar.set_postfix(failed=failed)
 
         results = label_files(paths, args.out, config=config, run=args.run, workers=args.workers,
-                              on_step=lambda: steps_bar.update(1), on_file=on_file)
+                              on_step=lambda: steps_bar.update(1), on_file=on_file,
+                              skip_done=args.skip_done)
     errors = [r.error for r in results if r.error]  # after the bars: one clean line each, in input order
     for error in errors:
         print(f"climseg label: error: {error}", file=sys.stderr)
-    samples = sum(len(r.written) for r in results)
-    print(f"wrote {samples} sample(s) from {len(paths) - len(errors)} of {len(paths)} file(s) to {args.out}")
+    samples = sum(len(r.written) for r in results if not r.skipped)
+    skipped = sum(r.skipped for r in results)
+    print(f"wrote {samples} sample(s) from {len(paths) - len(errors) - skipped} of {len(paths)} file(s) to {args.out}"
+          + (f" ({skipped} file(s) already done, skipped)" if skipped else ""))
     if errors:
         print(f"climseg label: {len(errors)} of {len(paths)} file(s) failed; their samples were not kept",
               file=sys.stderr)

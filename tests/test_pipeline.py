@@ -5,8 +5,11 @@ import datetime as dt
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -257,3 +260,69 @@ def test_disk_full_while_labelling_is_one_line_and_exit_status_1(inputs, two_mib
     assert err[0].startswith(f"climseg label: error: {inputs[0]}: {out / 'data-2000-08-01-02-1.h5'}: no space left "
                              "on device: the sample needs 0.9 MB, "), (how, err)
     assert os.listdir(out) == []  # the file's samples rolled back, no temporary left
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def label_workflow(workdir, raw, *args):
+    """Snakemake's label jobs (--until label) on the netCDF files of ``raw``, local profile."""
+    return subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--profile",
+                           str(REPO / "profiles" / "local"), "--cores", "2", "--config", f"raw_data={raw}",
+                           "results=results", "--until", "label", *args], cwd=workdir, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300)
+
+
+def test_workflow_labels_every_other_file_and_a_rerun_redoes_only_the_corrupt_one(tmp_path):
+    small = synth.SynthConfig(n_lat=48, n_lon=72, seed=3, n_tcs=1, n_ars=1, case="wf")
+    raw = tmp_path / "raw"
+    days = [dt.date(2000, 8, d) for d in (1, 2, 3)]
+    files = [synth.write_day(small, day, raw)[0] for day in days]
+    for truth in raw.glob("*.truth.h5"):
+        truth.unlink()
+    good_bytes = files[1].read_bytes()
+    files[1].write_bytes(good_bytes[: len(good_bytes) // 3])  # truncated, as by a killed copy
+    first = label_workflow(tmp_path, raw, "--keep-going")
+    assert first.returncode != 0, first.stdout[-3000:]
+    samples = tmp_path / "results" / "samples"
+    for path in (files[0], files[2]):  # the other files' jobs completed
+        assert len(list((samples / path.stem).glob("data-*.h5"))) == 8, first.stdout[-3000:]
+    assert not (samples / files[1].stem).exists()
+    log = (tmp_path / "results" / "logs" / "label" / f"{files[1].stem}.log").read_text()
+    errors = [line for line in log.splitlines() if line.startswith("climseg label: error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"climseg label: error: {files[1]}: cannot read"), log
+    kept = {p: p.stat().st_mtime_ns for p in samples.rglob("data-*.h5")}
+
+    files[1].write_bytes(good_bytes)  # the file copied again, complete
+    planned = label_workflow(tmp_path, raw, "-n")
+    assert planned.returncode == 0, planned.stdout[-3000:]
+    table = planned.stdout.split("Job stats:", 1)[1]
+    assert re.search(r"^label\s+1$", table, flags=re.M), planned.stdout[-3000:]
+    second = label_workflow(tmp_path, raw)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert len(list((samples / files[1].stem).glob("data-*.h5"))) == 8
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # the other files' samples were not redone
+
+
+def test_rerun_with_skip_done_labels_only_the_failed_file(inputs, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    good, bad = shutil.copy(inputs[0], raw), raw / inputs[1].name
+    bad.write_bytes(inputs[1].read_bytes()[:40_000])  # truncated
+    out = tmp_path / "out"
+    assert cli.main(["label", str(good), str(bad), "--out", str(out)]) == 1
+    first = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert len(first) == 8
+    capsys.readouterr()
+
+    shutil.copy(inputs[1], bad)  # copied again, complete
+    assert cli.main(["label", str(good), str(bad), "--out", str(out), "--skip-done"]) == 0
+    assert "wrote 8 sample(s) from 1 of 2 file(s)" in capsys.readouterr().out
+    assert {name: (out / name).stat().st_mtime_ns for name in first} == first  # the good file was not redone
+    assert len(list(out.iterdir())) == 16
+
+    config = tmp_path / "label.yaml"  # another configuration: nothing is done yet
+    config.write_text("ar:\n  percentile: 98.0\n")
+    assert cli.main(["label", str(good), str(bad), "--out", str(out), "--skip-done", "--config", str(config)]) == 0
+    assert "wrote 16 sample(s) from 2 of 2 file(s)" in capsys.readouterr().out
+    assert all((out / name).stat().st_mtime_ns != mtime for name, mtime in first.items())
