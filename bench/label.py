@@ -16,6 +16,12 @@ other processes does not decide the ratio (the page cache is warm for all: the i
 Threads of BLAS/OpenMP are pinned to one. Wall and CPU seconds of this process are both reported: on a
 machine loaded by others the CPU ratio moves least.
 
+Each phase's output is deleted before the next phase (after an untimed warm-up run of the floor), so every
+phase writes into page-cache memory that the previous one freed. On a virtual machine, memory touched for
+the first time costs several microseconds per page (measured on the 2-core test machine: 26 s for 4 GB,
+and a 57 MB sample write 0.10-0.14 CPU seconds instead of 0.015); without this, that cost fell on whichever
+phase first needed fresh memory and decided the ratio.
+
     .venv/bin/python bench/label.py [--plev] [--keep DIR]
 """
 
@@ -26,6 +32,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -122,10 +129,16 @@ def main(argv=None) -> int:
         label_config = LabelConfig()
 
         stages = stage_times(nc_path, work / "stages", label_config)
+        shutil.rmtree(work / "stages")
+        io_floor(nc_path, work / "warm-up", levels=args.plev)  # untimed: see the module docstring
+        shutil.rmtree(work / "warm-up")
         floors, pipelines = [], []
         for attempt in range(2):
             floors.append(io_floor(nc_path, work / f"floor-{attempt}", levels=args.plev))
+            shutil.rmtree(work / f"floor-{attempt}")
             pipelines.append(pipeline_time(nc_path, work / f"samples-{attempt}", label_config))
+            if not args.keep:
+                shutil.rmtree(work / f"samples-{attempt}")
         floor, floor_cpu = (min(run[k] for run in floors) for k in (0, 1))  # the faster run, wall and CPU
         pipeline_seconds, pipeline_cpu = (min(run[k] for run in pipelines) for k in (0, 1))
 
