@@ -9,7 +9,8 @@ For each sample ``S.h5`` it writes ``OUT/S.h5`` with
 - ``probabilities``: float16 (lat, lon, 3), softmax of the logits;
 - attributes ``run``, ``checkpoint``, ``step``, ``model``, ``sample``;
 
-and with ``--png`` a map ``OUT/S.png``: truth and prediction side by side over the sample's TMQ.
+written atomically (a full disk is one line naming the file and the space needed, and leaves no file), and
+with ``--png`` a map ``OUT/S.png``: truth and prediction side by side over the sample's TMQ.
 
 The network runs on the whole grid (see :mod:`training.run`: padding to the network's divisor, periodic in
 longitude and mirrored in latitude, then cropped back; missing values filled with the channel's training
@@ -24,7 +25,8 @@ import h5py
 import numpy as np
 
 from climseg.atomic import atomic_output
-from climseg.contract import CHANNELS, CLASS_NAMES, DATA_KEY, LABELS_KEY
+from climseg.contract import CHANNELS, CLASS_NAMES, DATA_KEY, LABELS_KEY, NUM_CLASSES
+from inference.disk import disk_full_error
 from training import data
 from training.run import TrainedRun
 
@@ -87,13 +89,19 @@ def predict_files(run: TrainedRun, samples, out_dir, *, png: bool = False, progr
         probabilities, truth = sample_probabilities(run, sample)   # (lat, lon, classes)
         prediction = probabilities.argmax(axis=-1).astype(np.uint8)
         path = out_dir / Path(sample).name
-        with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
-            f.create_dataset("prediction", data=prediction, compression="gzip")
-            if truth is not None:
-                f.create_dataset("truth", data=truth.astype(np.uint8), compression="gzip")
-            f.create_dataset("probabilities", data=probabilities.astype(np.float16), compression="gzip")
-            f.attrs.update(run=str(run.run_dir), checkpoint=str(run.checkpoint), step=run.step,
-                           model=run.config.model, sample=str(sample), classes=",".join(CLASS_NAMES))
+        try:
+            with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+                f.create_dataset("prediction", data=prediction, compression="gzip")
+                if truth is not None:
+                    f.create_dataset("truth", data=truth.astype(np.uint8), compression="gzip")
+                f.create_dataset("probabilities", data=probabilities.astype(np.float16), compression="gzip")
+                f.attrs.update(run=str(run.run_dir), checkpoint=str(run.checkpoint), step=run.step,
+                               model=run.config.model, sample=str(sample), classes=",".join(CLASS_NAMES))
+        except OSError as error:
+            full = disk_full_error(path, error, needed_bytes=prediction.size * (2 + 2 * NUM_CLASSES) + 64 * 1024)
+            if full is not None:
+                raise full from None
+            raise
         if png:
             with h5py.File(sample, "r") as f:
                 tmq = f[DATA_KEY][:, :, CHANNELS.index("TMQ")]
