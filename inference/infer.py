@@ -37,7 +37,7 @@ import numpy as np
 
 from climseg import __version__
 from climseg.contract import CHANNELS
-from inference.masks import NETWORK, mask_file, mask_file_name, read_source_coordinates
+from inference.masks import NETWORK, mask_file, mask_file_name, netcdf_lock, read_source_coordinates
 from labeling.reading import canonical_grid, open_model_output
 from labeling.sample import stack_channels
 
@@ -98,7 +98,7 @@ def output_is_current(path, source: str) -> bool:
     if not Path(path).is_file():
         return False
     try:
-        with netCDF4.Dataset(path, "r") as existing:
+        with netcdf_lock(), netCDF4.Dataset(path, "r") as existing:
             return getattr(existing, "source", None) == source
     except (OSError, RuntimeError):
         return False

@@ -102,7 +102,7 @@ def read_source_coordinates(path) -> dict[str, Coordinate]:
     import netCDF4
 
     try:
-        with netCDF4.Dataset(path, "r") as source:
+        with netcdf_lock(), netCDF4.Dataset(path, "r") as source:
             coordinates = {}
             for name in COORDINATES:
                 if name not in source.variables:
@@ -136,10 +136,25 @@ def _flag_variable(dataset, name, dims, chunks, *, long_name, values, meanings, 
     return variable
 
 
+def netcdf_lock():
+    """The lock xarray holds around every call into the netCDF-C and HDF5 libraries, which are not thread-safe.
+
+    ``climseg infer`` reads the next batch (through xarray) in a thread while this module writes, so every
+    netCDF4 call here holds it too.
+    """
+    from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK
+
+    return NETCDF4_PYTHON_LOCK
+
+
 class MaskFile:
     """An open mask file being written; made by :func:`mask_file`. Write each time step once."""
 
     def __init__(self, dataset, coordinates: dict, *, probabilities: bool):
+        with netcdf_lock():
+            self._define(dataset, coordinates, probabilities=probabilities)
+
+    def _define(self, dataset, coordinates: dict, *, probabilities: bool):
         self._ds = dataset
         self.shape = tuple(len(coordinates[name].values) for name in COORDINATES)
         for name in COORDINATES:
@@ -191,15 +206,18 @@ class MaskFile:
                              f"(time, lat, lon) {self.shape}")
         stop = start + len(classes)
         ar, tc = class_flags(classes)
-        self._class[start:stop] = classes.astype(np.int8)
-        self._ar[start:stop] = ar
-        self._tc[start:stop] = tc
-        if self._probability is not None:
-            self._probability[:, start:stop] = pack_probabilities(np.moveaxis(probabilities, -1, 0))
+        packed = None if self._probability is None else pack_probabilities(np.moveaxis(probabilities, -1, 0))
+        with netcdf_lock():
+            self._class[start:stop] = classes.astype(np.int8)
+            self._ar[start:stop] = ar
+            self._tc[start:stop] = tc
+            if packed is not None:
+                self._probability[:, start:stop] = packed
 
     def set_attributes(self, **attrs) -> None:
         """Add global attributes (e.g. a count known only at the end)."""
-        self._ds.setncatts(attrs)
+        with netcdf_lock():
+            self._ds.setncatts(attrs)
 
 
 def estimated_size_bytes(shape: tuple, *, probabilities: bool) -> int:
@@ -245,18 +263,21 @@ def mask_file(path, coordinates: dict, *, mask_source: str, source: str, history
     shape = tuple(len(coordinates[name].values) for name in COORDINATES)
     try:
         with atomic_output(path, suffix=".nc.tmp") as tmp:
-            dataset = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+            with netcdf_lock():
+                dataset = netCDF4.Dataset(tmp, "w", format="NETCDF4")
             try:
-                dataset.setncatts({"Conventions": "CF-1.8", "title": title, "history": history, "source": source,
-                                   "references": REFERENCES, "climseg_mask_source": mask_source,
-                                   "climseg_input_file": str(Path(input_file).resolve()),
-                                   "climseg_version": __version__, **(attrs or {})})
+                with netcdf_lock():
+                    dataset.setncatts({"Conventions": "CF-1.8", "title": title, "history": history, "source": source,
+                                       "references": REFERENCES, "climseg_mask_source": mask_source,
+                                       "climseg_input_file": str(Path(input_file).resolve()),
+                                       "climseg_version": __version__, **(attrs or {})})
                 yield MaskFile(dataset, coordinates, probabilities=probabilities)
             except BaseException:
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(Exception), netcdf_lock():
                     dataset.close()
                 raise
-            dataset.close()
+            with netcdf_lock():
+                dataset.close()
     except (OSError, RuntimeError) as error:
         full = disk_full_error(path, error, needed_bytes=estimated_size_bytes(shape, probabilities=probabilities))
         if full is not None:
