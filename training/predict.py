@@ -97,7 +97,7 @@ def predict_files(run: TrainedRun, samples, out_dir, *, png: bool = False, progr
                 f.create_dataset("probabilities", data=probabilities.astype(np.float16), compression="gzip")
                 f.attrs.update(run=str(run.run_dir), checkpoint=str(run.checkpoint), step=run.step,
                                model=run.config.model, sample=str(sample), classes=",".join(CLASS_NAMES))
-        except OSError as error:
+        except (OSError, RuntimeError) as error:  # h5py raises RuntimeError when the disk fills up at close
             full = disk_full_error(path, error, needed_bytes=prediction.size * (2 + 2 * NUM_CLASSES) + 64 * 1024)
             if full is not None:
                 raise full from None
