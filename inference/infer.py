@@ -39,8 +39,9 @@ from climseg import __version__
 from climseg.contract import CHANNELS
 from inference.masks import NETWORK, mask_file, mask_file_name, netcdf_lock, read_source_coordinates
 from labeling.reading import canonical_grid, open_model_output
-from labeling.sample import stack_channels
 
+ROWS_PER_BLOCK = 32
+"""Rows of a time step interleaved and normalized at a time (1152 x 16 x 4 B x 32 = 2.4 MB, cache-sized)."""
 SPACING_WARNING_FACTOR = 2.0
 """A grid spacing more than this factor finer or coarser than the training samples' gets a warning."""
 
@@ -104,16 +105,26 @@ def output_is_current(path, source: str) -> bool:
         return False
 
 
-def _read_batch(model, start: int, stop: int, normalize) -> tuple[np.ndarray, int, np.ndarray]:
-    """Normalized fields (steps, lat, lon, 16), values filled, and which channels had NaN (16,) bool."""
-    raw = np.stack([stack_channels(model.read_step(step)[0]) for step in range(start, stop)])
-    normalized, filled = normalize(raw)
-    missing_channels = np.isnan(raw).any(axis=(0, 1, 2)) if filled else np.zeros(len(CHANNELS), bool)
-    return normalized, filled, missing_channels
+def _read_batch(model, start: int, stop: int, normalize) -> tuple[np.ndarray, np.ndarray]:
+    """Normalized fields (steps, lat, lon, 16) float32 of time steps ``start:stop``, and the values filled (16,).
+
+    Channels are interleaved and normalized in blocks of rows while the block is in the CPU cache (a 768 x
+    1152 step in about a quarter of the time of whole-field copies).
+    """
+    rows, cols = len(model.lat_deg), len(model.lon_deg)
+    out = np.empty((stop - start, rows, cols, len(CHANNELS)), np.float32)
+    filled = np.zeros(len(CHANNELS), np.int64)
+    for index, step in enumerate(range(start, stop)):
+        fields, _ = model.read_step(step)
+        for row in range(0, rows, ROWS_PER_BLOCK):
+            block = out[index, row:row + ROWS_PER_BLOCK]
+            np.stack([fields[name][row:row + ROWS_PER_BLOCK] for name in CHANNELS], axis=-1, out=block)
+            filled += normalize(block, in_place=True)[1]
+    return out, filled
 
 
 def read_batches(model, batch_size: int, normalize, *, workers: int = 1):
-    """Yield ``(start, normalized fields, filled, missing channels)`` per batch, read ahead by ``workers`` threads.
+    """Yield ``(start, normalized fields, filled per channel)`` per batch, read ahead by ``workers`` threads.
 
     ``workers + 1`` batches are in flight, so the next is ready when the network asks for it.
     """
@@ -175,27 +186,25 @@ def infer_file(run, path, out_path, *, batch_size: int = 1, probabilities: bool 
             attrs["climseg_training_grid_spacing_deg"] = np.asarray(training_spacing_deg)
         source = run_source(run)
         title = f"Tropical cyclone and atmospheric river masks of {path.name} by the climseg {run.config.model} network"
-        filled_total, missing_channels = 0, np.zeros(len(CHANNELS), bool)
+        filled = np.zeros(len(CHANNELS), np.int64)
         with mask_file(out_path, coordinates, mask_source=NETWORK, source=source, history=history, title=title,
                        input_file=path, probabilities=probabilities, attrs=attrs) as masks:
             batches = contextlib.closing(read_batches(model, batch_size, run.normalize, workers=workers))
             with batches as batch_iterator:  # the readers stop before the file is closed, also on errors
-                for start, fields, filled, missing in batch_iterator:
+                for start, fields, filled_now in batch_iterator:
                     probability = run.class_probabilities(fields, periodic_lon=periodic_lon)  # (steps, lat, lon, 3)
                     classes = probability.argmax(axis=-1)
                     classes = classes[:, lat_back][:, :, lon_back]
                     if probabilities:
                         probability = probability[:, lat_back][:, :, lon_back]
                     masks.write(start, classes, probability if probabilities else None)
-                    filled_total += filled
-                    missing_channels |= missing
+                    filled += filled_now
                     if on_steps is not None:
                         on_steps(len(fields))
-            masks.set_attributes(climseg_missing_values_filled=np.int64(filled_total))
-        if filled_total:
-            warnings.append(missing_value_warning(path, filled_total,
-                                                  [c for c, m in zip(CHANNELS, missing_channels) if m]))
-        return FileResult(path, out_path, len(model), filled_total, False, tuple(warnings))
+            masks.set_attributes(climseg_missing_values_filled=np.int64(filled.sum()))
+        if filled.any():
+            warnings.append(missing_value_warning(path, int(filled.sum()), [c for c, n in zip(CHANNELS, filled) if n]))
+        return FileResult(path, out_path, len(model), int(filled.sum()), False, tuple(warnings))
 
 
 def infer_files(run_dir, paths, out_dir, *, which: str = "best", batch_size: int = 1, probabilities: bool = False,

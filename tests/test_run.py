@@ -39,10 +39,12 @@ def test_run_loads_normalizes_and_fills_missing_values_with_the_training_mean(ti
     fields[1, 2, 3, 0] = np.nan
     fields[0, 0, 0, 7] = np.nan
     normalized, filled = run.normalize(fields)
-    assert filled == 2 and np.isfinite(normalized).all()
+    assert filled.tolist() == [1] + [0] * 6 + [1] + [0] * 8 and np.isfinite(normalized).all()
     assert normalized[1, 2, 3, 0] == pytest.approx(run.fill[0]) and normalized[0, 0, 0, 7] == pytest.approx(run.fill[7])
     expected = (fields[0, 1, 1] - run.offset) * run.scale
     np.testing.assert_allclose(normalized[0, 1, 1], expected, rtol=1e-6)
+    same, _ = run.normalize(fields, in_place=True)
+    assert same is fields and np.array_equal(same, normalized)
     mean = read_stats(tiny_trained_run["run"] / "stats.h5").mean.astype(np.float32)
     np.testing.assert_allclose(run.normalize(mean[np.newaxis])[0][0], run.fill, atol=1e-5)  # the mean -> fill
 

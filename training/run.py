@@ -18,7 +18,7 @@ Missing values
 --------------
 A NaN in the input (a ``_FillValue`` of the netCDF file) is replaced by the training mean of its channel,
 i.e. the value a normalized channel has on average (0 for ``zscore``), so it carries no signal;
-:meth:`TrainedRun.normalize` returns how many values it filled.
+:meth:`TrainedRun.normalize` returns how many values it filled in each channel.
 """
 
 from __future__ import annotations
@@ -173,16 +173,29 @@ class TrainedRun:
         return f"{self.config.model} network of run {self.run_dir.resolve()}, checkpoint {self.checkpoint.name} " \
                f"(step {self.step})"
 
-    def normalize(self, fields: np.ndarray) -> tuple[np.ndarray, int]:
-        """Normalize raw fields (..., lat, lon, 16) in channel units, filling NaN with the channel's mean.
+    def normalize(self, fields: np.ndarray, *, in_place: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Normalize raw fields (..., 16) in channel units, filling NaN with the channel's training mean.
 
-        Returns the normalized float32 array and the number of values filled.
+        Parameters
+        ----------
+        fields : ndarray (..., lat, lon, 16)
+        in_place : bool
+            Overwrite ``fields`` (float32) instead of allocating the result.
+
+        Returns
+        -------
+        normalized : ndarray, float32, the shape of ``fields``
+        filled : ndarray (16,) int64
+            Missing values filled, per channel.
         """
-        normalized = (np.asarray(fields, np.float32) - self.offset) * self.scale
+        normalized = fields if in_place else np.array(fields, np.float32)
+        np.subtract(normalized, self.offset, out=normalized)
+        np.multiply(normalized, self.scale, out=normalized)
         missing = np.isnan(normalized)
-        filled = int(missing.sum())
-        if filled:
-            normalized = np.where(missing, self.fill, normalized)
+        filled = np.zeros(len(CHANNELS), np.int64)
+        if missing.any():
+            filled = missing.reshape(-1, len(CHANNELS)).sum(axis=0)
+            np.copyto(normalized, np.broadcast_to(self.fill, normalized.shape), where=missing)
         return normalized, filled
 
     def class_probabilities(self, fields: np.ndarray, *, periodic_lon: bool = True) -> np.ndarray:
