@@ -1,7 +1,7 @@
 """Inference throughput: ``climseg infer`` on full-size netCDF against the network alone on in-memory tensors.
 
-    .venv/bin/python bench/infer.py                         # CPU: 4 time steps of 768 x 1152, small Tiramisu
-    .venv/bin/python bench/infer.py --steps 8 --batch 2     # a GPU: more steps, batches of 2
+    .venv/bin/python bench/infer.py                         # CPU: 8 time steps (a day) of 768 x 1152, small Tiramisu
+    .venv/bin/python bench/infer.py --batch 2               # a GPU: batches of 2
     .venv/bin/python bench/infer.py --preset paper          # the paper's Tiramisu (slow on a CPU)
 
 Generates one CAM5-like file (``climseg.synth``, 768 x 1152 by default, ``--steps`` time steps, uncompressed
@@ -119,7 +119,7 @@ def run_measurement(kind: str, args, run: Path, raw: Path, out: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, nargs=2, default=FULL_GRID, metavar=("LAT", "LON"))
-    parser.add_argument("--steps", type=int, default=4, help="time steps in the file (1..8)")
+    parser.add_argument("--steps", type=int, default=8, help="time steps in the file (1..8)")
     parser.add_argument("--batch", type=int, default=1, help="time steps per forward pass")
     parser.add_argument("--workers", type=int, default=1, help="reader threads of climseg infer")
     parser.add_argument("--preset", choices=("small", "paper"), default="small", help="Tiramisu configuration")

@@ -70,6 +70,16 @@ def source_order(lat_deg, lon_deg) -> tuple[np.ndarray, np.ndarray]:
     return np.argsort(lat_order), np.argsort(lon_order)
 
 
+def to_source(canonical: np.ndarray, lat_back: np.ndarray, lon_back: np.ndarray) -> np.ndarray:
+    """(steps, lat, lon, ...) on the canonical grid -> the file's orientation (:func:`source_order`); no copy
+    when the file is already canonical."""
+    if not np.array_equal(lat_back, np.arange(len(lat_back))):
+        canonical = canonical[:, lat_back]
+    if not np.array_equal(lon_back, np.arange(len(lon_back))):
+        canonical = canonical[:, :, lon_back]
+    return canonical
+
+
 def spacing_warning(path, input_spacing_deg, training_spacing_deg) -> str | None:
     """A warning line when the input's grid spacing is more than 2x away from the training grid's."""
     if training_spacing_deg is None:
@@ -193,11 +203,8 @@ def infer_file(run, path, out_path, *, batch_size: int = 1, probabilities: bool 
             with batches as batch_iterator:  # the readers stop before the file is closed, also on errors
                 for start, fields, filled_now in batch_iterator:
                     probability = run.class_probabilities(fields, periodic_lon=periodic_lon)  # (steps, lat, lon, 3)
-                    classes = probability.argmax(axis=-1)
-                    classes = classes[:, lat_back][:, :, lon_back]
-                    if probabilities:
-                        probability = probability[:, lat_back][:, :, lon_back]
-                    masks.write(start, classes, probability if probabilities else None)
+                    classes = to_source(probability.argmax(axis=-1).astype(np.int8), lat_back, lon_back)
+                    masks.write(start, classes, to_source(probability, lat_back, lon_back) if probabilities else None)
                     filled += filled_now
                     if on_steps is not None:
                         on_steps(len(fields))
