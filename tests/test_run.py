@@ -67,3 +67,17 @@ def test_training_grid_spacing_from_the_samples(tiny_trained_run):
 def test_not_a_run_directory(tmp_path):
     with pytest.raises(ValueError, match=f"{tmp_path}: not a training run directory"):
         TrainedRun(tmp_path)
+
+
+def test_training_grid_spacing_from_a_staging_manifest(tiny_trained_run, tmp_path):
+    import dataclasses
+    import json
+
+    sample = sorted(tiny_trained_run["samples"].glob("data-*.h5"))[0]
+    (tmp_path / sample.name).symlink_to(sample)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"ranks": {"1": {"train": ["nothing.h5"]}, "0": {"train": [sample.name]}}}))
+    config = dataclasses.replace(TrainedRun(tiny_trained_run["run"]).config, data=str(manifest), validation_data="")
+    assert training_grid_spacing_deg(config) == pytest.approx((180 / 45, 360 / 70))
+    config = dataclasses.replace(config, data=str(tmp_path / "gone" / "manifest.json"))
+    assert training_grid_spacing_deg(config) is None

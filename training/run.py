@@ -24,6 +24,7 @@ i.e. the value a normalized channel has on average (0 for ``zscore``), so it car
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import h5py
@@ -94,6 +95,17 @@ def pad_to_divisor(fields: np.ndarray, divisor: int, *, periodic_lon: bool = Tru
     return fields
 
 
+def first_sample(source) -> Path:
+    """The first sample file of a training source: a directory, a list, a sample, or a staging manifest
+    (whose ranks' files are all on the same grid: rank 0's first)."""
+    source = Path(source)
+    if source.suffix == ".json":
+        ranks = json.loads(source.read_text())["ranks"]
+        entry = ranks[min(ranks, key=int)]
+        return source.parent / (entry.get("train") or entry["validation"])[0]
+    return Path(data.resolve_sample_files(source)[0])
+
+
 def training_grid_spacing_deg(config: TrainConfig) -> tuple[float, float] | None:
     """(lat, lon) spacing in degrees of the run's training samples, or None when none can be read.
 
@@ -104,8 +116,7 @@ def training_grid_spacing_deg(config: TrainConfig) -> tuple[float, float] | None
         if not source:
             continue
         try:
-            files = data.resolve_sample_files(source)
-            with h5py.File(files[0], "r") as f:
+            with h5py.File(first_sample(source), "r") as f:
                 if "lat" in f and "lon" in f:
                     return grid_spacing_deg(f["lat"][()], f["lon"][()])
             return 180.0 / FULL_GRID[0], 360.0 / FULL_GRID[1]
