@@ -10,6 +10,8 @@ weights), then measures, each in a fresh process so that its peak memory (``ru_m
 
 - **forward**, the baseline: ``TrainedRun.class_probabilities`` + argmax on normalized tensors already in
   memory, the same batch size and grid (padding to the divisor included), after one warm-up call;
+- **read**: the reader of ``climseg infer`` alone (``inference.infer.read_batches``: validation, netCDF reads,
+  channel interleaving, normalization), which shows how much CPU time the readers need beside the network;
 - **infer**: ``inference.infer.infer_file`` on the netCDF file: validation, reading, normalization, the
   network, reorientation and writing the compressed mask file, after the same warm-up call.
 
@@ -85,10 +87,11 @@ def make_run(directory: Path, raw: Path, *, preset: str) -> Path:
 
 
 def measure(kind: str, run: Path, raw: Path, out: Path, batch: int, workers: int) -> dict:
-    """One measurement in this process: seconds and time steps of ``forward`` or ``infer``."""
+    """One measurement in this process: seconds and time steps of ``forward``, ``read`` or ``infer``."""
     import xarray as xr
 
-    from inference.infer import infer_file
+    from inference.infer import infer_file, read_batches
+    from labeling.reading import open_model_output
     from training.run import TrainedRun
 
     trained = TrainedRun(run, which="latest")
@@ -101,6 +104,10 @@ def measure(kind: str, run: Path, raw: Path, out: Path, batch: int, workers: int
     if kind == "forward":
         for _ in range(0, steps, batch):
             trained.class_probabilities(fields).argmax(-1)
+    elif kind == "read":
+        with open_model_output(raw) as model:
+            for _ in read_batches(model, batch, trained.normalize, workers=workers):
+                pass
     else:
         infer_file(trained, raw, out, batch_size=batch, workers=workers)
     seconds = time.perf_counter() - start
@@ -123,7 +130,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="time steps per forward pass")
     parser.add_argument("--workers", type=int, default=1, help="reader threads of climseg infer")
     parser.add_argument("--preset", choices=("small", "paper"), default="small", help="Tiramisu configuration")
-    parser.add_argument("--measure", choices=("forward", "infer"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=("forward", "read", "infer"), help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--raw", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out-file", type=Path, help=argparse.SUPPRESS)
@@ -138,19 +145,23 @@ def main() -> None:
         raw = make_input(tmp, size=args.size, steps=args.steps)
         run = make_run(tmp, raw, preset=args.preset)
         out = tmp / "masks" / raw.name.replace(".nc", ".climseg.nc")
-        figures = {kind: run_measurement(kind, args, run, raw, out) for kind in ("forward", "infer")}
+        figures = {kind: run_measurement(kind, args, run, raw, out) for kind in ("forward", "read", "infer")}
         raw_bytes, out_bytes = raw.stat().st_size / args.steps, out.stat().st_size / args.steps
 
     print(f"\ntiramisu ({args.preset}), {args.size[0]} x {args.size[1]}, batch {args.batch}, "
           f"{args.workers} reader thread(s), {args.steps} time steps, CPU: {os.cpu_count()} cores")
     print(f"{'measurement':<44} {'steps/s':>9} {'peak MiB':>9}")
-    names = {"forward": "forward pass alone, in-memory tensors", "infer": "climseg infer: netCDF -> masks netCDF"}
+    names = {"forward": "forward pass alone, in-memory tensors", "read": "reading + normalizing alone (reader)",
+             "infer": "climseg infer: netCDF -> masks netCDF"}
     for kind, figure in figures.items():
         print(f"{names[kind]:<44} {figure['steps'] / figure['seconds']:>9.3f} {figure['peak_mib']:>9.0f}")
     print(f"bytes per time step: raw input {raw_bytes / 1e6:.2f} MB, mask file {out_bytes / 1e3:.1f} kB "
           f"({out_bytes / raw_bytes:.4f} of the input)")
     ratio = (figures["infer"]["steps"] / figures["infer"]["seconds"]) / \
         (figures["forward"]["steps"] / figures["forward"]["seconds"])
+    steps_per_second = {kind: figure["steps"] / figure["seconds"] for kind, figure in figures.items()}
+    overlap_bound = 1 / (1 + steps_per_second["forward"] / steps_per_second["read"])
+    print(f"if reading took CPU time from the network (all cores busy): ratio {overlap_bound:.2f} at best")
     print(f"ratio: {ratio:.2f} (infer steps/s / forward-pass steps/s; goal: >= 0.8)")
 
 
