@@ -60,3 +60,21 @@ def small_tmpfs(tmp_path):
     yield mount_point if mounted else None
     if mounted:  # lazily: a library may still hold the failed file's descriptor
         subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
+
+
+@pytest.fixture
+def mpi_rank_pid():
+    """``find(marker, rank) -> pid or None``: the process of MPI rank ``rank`` of the job launched with
+    ``CLIMSEG_TEST_JOB=<marker>`` in its environment (``mpirun -x CLIMSEG_TEST_JOB``), to kill one rank."""
+    def find(marker: int, rank: int):
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"OMPI_COMM_WORLD_RANK={rank}".encode() in environ and f"CLIMSEG_TEST_JOB={marker}".encode() in environ:
+                return int(entry.name)
+        return None
+    return find

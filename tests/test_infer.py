@@ -230,24 +230,10 @@ def test_a_failing_rank_ends_the_whole_job_with_its_message(tiny_trained_run, da
     assert f"rank 1: CommandError: {bad}: cannot read as netCDF" in result.stderr
 
 
-def _rank_pid(launcher_pid: int, rank: int) -> int | None:
-    """The pid of MPI rank ``rank`` among the descendants of the launcher (from their environment)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            if f"OMPI_COMM_WORLD_RANK={rank}".encode() in environ and b"CLIMSEG_TEST_JOB=%d" % launcher_pid in environ:
-                return int(entry.name)
-        except OSError:
-            continue
-    return None
-
-
 @pytest.mark.mpi
 @pytest.mark.slow
 def test_a_killed_rank_ends_the_job_naming_it_and_a_rerun_redoes_only_the_missing_files(tiny_trained_run, days,
-                                                                                         tmp_path):
+                                                                                         tmp_path, mpi_rank_pid):
     out = tmp_path / "masks"
     marker = os.getpid()
     command = [*MPIRUN, "-x", "CLIMSEG_TEST_JOB", "-np", "2", CLIMSEG, "infer", *map(str, days), "--run",
@@ -258,7 +244,7 @@ def test_a_killed_rank_ends_the_job_naming_it_and_a_rerun_redoes_only_the_missin
         deadline = time.monotonic() + 240
         while not list(out.glob("*.climseg.nc")) and time.monotonic() < deadline and job.poll() is None:
             time.sleep(0.05)      # kill when the first mask file appears: the job is mid-way
-        victim = _rank_pid(marker, 1)
+        victim = mpi_rank_pid(marker, 1)
         assert victim is not None and job.poll() is None, "the job ended before a rank could be killed"
         os.kill(victim, signal.SIGKILL)
         killed = time.monotonic()
