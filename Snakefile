@@ -1,4 +1,4 @@
-"""climseg: label -> stats -> split -> stage -> train -> evaluate, on a laptop or a supercomputer.
+"""climseg: label -> stats -> split -> stage -> train -> evaluate, infer, on a laptop or a supercomputer.
 
     snakemake --profile profiles/local --cores 2          # the demo (config/config.yaml)
     snakemake --profile profiles/summit --config machine=summit raw_data=/path/to/cam5
@@ -15,6 +15,7 @@ configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/infer_common.smk"
 
 
 localrules:
@@ -29,6 +30,7 @@ include: "workflow/rules/split.smk"
 include: "workflow/rules/stage.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/infer.smk"
 
 
 rule all:
@@ -42,6 +44,7 @@ rule all:
         stats=str(STATS),
         split=rules.split.output,
         run=rules.train.output.run,
+        masks=mask_files(),
     default_target: True
 
 

@@ -23,6 +23,8 @@ COMMANDS = {
     "train": ("training.cli", "train Tiramisu or DeepLabv3+ (one process, or many under mpirun/srun/jsrun)"),
     "predict": ("training.cli", "write predicted masks of a trained run next to the truth"),
     "evaluate": ("training.cli", "test-set IoU per class of a trained run, as JSON and Markdown"),
+    "infer": ("inference.cli", "apply a trained network to raw netCDF files: CF/ARTMIP netCDF masks (any grid, MPI)"),
+    "export": ("inference.cli", "heuristic labels of raw netCDF files as mask files in the format of climseg infer"),
 }
 
 

@@ -161,7 +161,7 @@ def test_dry_run_succeeds_with_every_profile(profile, fake_cluster, tmp_path):
                        f"results={tmp_path / 'results'}", env=env)
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
-    for rule in ("synth", "label", "stats", "split", "stage", "train", "evaluate"):
+    for rule in ("synth", "label", "stats", "split", "stage", "train", "evaluate", "infer"):
         assert f"rule {rule}:" in out
     assert not records("bsub") and not records("sbatch")  # a dry run submits nothing
 

@@ -21,7 +21,7 @@ from climseg.contract import CHANNELS, DATA_KEY, LABELS_KEY, STATS_KEYS, parse_s
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-STEPS = ("synth", "label", "stats", "split", "stage", "train", "evaluate")
+STEPS = ("synth", "label", "stats", "split", "stage", "train", "evaluate", "infer")
 
 
 def snakemake(*args, cwd, timeout=120):
@@ -59,7 +59,7 @@ def test_lint_has_no_findings():
 def test_dry_run_of_the_demo_plans_every_step(tmp_path):
     jobs = planned_jobs(snakemake("--profile", str(REPO / "profiles" / "local"), "-n", cwd=tmp_path))
     assert jobs == {"all": 1, "synth": 1, "label": 3, "stats": 1, "split": 1, "stage": 1, "train": 1,
-                    "evaluate": 1}
+                    "evaluate": 1, "infer": 3}
 
 
 def test_until_stage_stops_after_staging(tmp_path):
@@ -195,9 +195,15 @@ def test_end_to_end_every_output_exists_and_is_valid(demo_run):
 
     for step in STEPS:  # every rule left a log and a benchmark
         assert list((results / "logs").rglob(f"{step}*")), step
-        assert list((results / "benchmarks").rglob(f"{step}*.tsv")) or step == "label"
-    assert list((results / "benchmarks" / "label").glob("*.tsv"))
+        assert list((results / "benchmarks").rglob(f"{step}*.tsv")) or step in ("label", "infer")
+    assert list((results / "benchmarks" / "label").glob("*.tsv")) and list((results / "benchmarks" / "infer").glob("*.tsv"))
     assert f"the evaluation report is {(results / 'report' / 'evaluation.md').resolve()}" in result.stdout
+
+    (masks,) = (results / "masks").glob("*.climseg.nc")  # the network's masks of the raw file, CF netCDF
+    assert masks.name == "demo.cam.h2.2106-01-01-00000.climseg.nc"
+    with xarray.open_dataset(masks) as ds:
+        assert ds["class"].shape == (8, 48, 72) and ds.attrs["climseg_mask_source"] == "network"
+        assert str(run.resolve()) in ds.attrs["source"]
 
 
 @pytest.mark.slow
@@ -217,7 +223,7 @@ def test_editing_a_labelling_parameter_reruns_label_and_everything_after(demo_ru
     args = ["--profile", str(REPO / "profiles" / "local"), "--configfile", str(REPO / "config" / "test.yaml"),
             edited]
     jobs = planned_jobs(snakemake(*args, "-n", cwd=workdir))
-    assert set(jobs) == {"label", "stats", "split", "stage", "train", "evaluate", "all"}
+    assert set(jobs) == {"label", "stats", "split", "stage", "train", "evaluate", "infer", "all"}
     changed = snakemake(*args, "--list-changes", "params", cwd=workdir)
     assert changed.returncode == 0
     listed = {line for line in changed.stdout.splitlines() if line.startswith("results/")}
@@ -227,12 +233,12 @@ def test_editing_a_labelling_parameter_reruns_label_and_everything_after(demo_ru
 
 @pytest.mark.slow
 @pytest.mark.mpi
-def test_editing_a_training_parameter_reruns_only_train_and_evaluate(demo_run, tmp_path):
+def test_editing_a_training_parameter_reruns_only_train_evaluate_and_infer(demo_run, tmp_path):
     workdir, _, _ = demo_run
     edited = write_config(tmp_path, "edit.yaml", {"train": {"parameters": {"learning_rate": 0.01}}})
     jobs = planned_jobs(snakemake("--profile", str(REPO / "profiles" / "local"), "-n",
                                   "--configfile", str(REPO / "config" / "test.yaml"), edited, cwd=workdir))
-    assert set(jobs) == {"train", "evaluate", "all"}
+    assert set(jobs) == {"train", "evaluate", "infer", "all"}
     changed = snakemake("--profile", str(REPO / "profiles" / "local"), "--list-changes", "params",
                         "--configfile", str(REPO / "config" / "test.yaml"), edited, cwd=workdir)
     listed = {line for line in changed.stdout.splitlines() if line.startswith("results/")}
@@ -240,7 +246,7 @@ def test_editing_a_training_parameter_reruns_only_train_and_evaluate(demo_run, t
     flags = write_config(tmp_path, "flags.yaml", {"train": {"seed": 3}})
     jobs = planned_jobs(snakemake("--profile", str(REPO / "profiles" / "local"), "-n",
                                   "--configfile", str(REPO / "config" / "test.yaml"), flags, cwd=workdir))
-    assert set(jobs) == {"train", "evaluate", "all"}
+    assert set(jobs) == {"train", "evaluate", "infer", "all"}
 
 
 @pytest.mark.slow
@@ -252,7 +258,7 @@ def test_changing_the_number_of_ranks_restages_and_retrains(demo_run, tmp_path):
     nodes = write_config(tmp_path, "nodes.yaml", {"train": {"nodes": 2}})
     args = ["--profile", str(REPO / "profiles" / "local"), "--configfile", str(REPO / "config" / "test.yaml"), nodes]
     jobs = planned_jobs(snakemake(*args, "-n", cwd=workdir))
-    assert set(jobs) == {"stage", "train", "evaluate", "all"}
+    assert set(jobs) == {"stage", "train", "evaluate", "infer", "all"}
     changed = snakemake(*args, "--list-changes", "params", cwd=workdir)
     listed = {line for line in changed.stdout.splitlines() if line.startswith("results/")}
     assert listed == {"results/test/staging/stage.json", "results/test/train/run", "results/test/train/train.yaml"}
@@ -264,7 +270,7 @@ def test_forcerun_label_reruns_what_follows(demo_run):
     workdir, _, _ = demo_run
     jobs = planned_jobs(snakemake("--profile", str(REPO / "profiles" / "local"), "-n", "--forcerun", "label",
                                   "--configfile", str(REPO / "config" / "test.yaml"), cwd=workdir))
-    assert set(jobs) == {"label", "stats", "split", "stage", "train", "evaluate", "all"}
+    assert set(jobs) == {"label", "stats", "split", "stage", "train", "evaluate", "infer", "all"}
 
 
 @pytest.mark.slow
@@ -318,7 +324,8 @@ def test_with_job_scoped_staging_rerunning_train_restages_in_the_same_job(tmp_pa
     finished = ["raw/demo.cam.h2.2106-01-01-00000.nc", "raw/demo.cam.h2.2106-01-01-00000.truth.h5",
                 "samples/demo.cam.h2.2106-01-01-00000/", "samples/demo.cam.h2.2106-01-01-00000.label.yaml",
                 "stats.h5", "split/train.txt", "split/validation.txt", "split/test.txt",
-                "train/run/", "train/train.yaml", "report/evaluation.json", "report/evaluation.md"]
+                "train/run/", "train/train.yaml", "report/evaluation.json", "report/evaluation.md",
+                "masks/demo.cam.h2.2106-01-01-00000.climseg.nc"]
     for i, rel in enumerate(finished):  # oldest first, as a finished run leaves them
         path = results / rel
         if rel.endswith("/"):
@@ -331,7 +338,7 @@ def test_with_job_scoped_staging_rerunning_train_restages_in_the_same_job(tmp_pa
             f"results={results}"]
     assert planned_jobs(snakemake(*args, cwd=tmp_path)) == {}
     result = snakemake(*args, "--forcerun", "train", cwd=tmp_path)
-    assert set(planned_jobs(result)) == {"stage", "train", "evaluate", "all"}
+    assert set(planned_jobs(result)) == {"stage", "train", "evaluate", "infer", "all"}
     assert "staging/stage.json (nodelocal)" in result.stdout
 
 

@@ -138,7 +138,8 @@ def predict_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def predict_command(args: argparse.Namespace) -> None:
-    from training.predict import TrainedRun, predict_files
+    from training.predict import predict_files
+    from training.run import TrainedRun
     try:
         run = TrainedRun(args.run, which=args.checkpoint)
         written = predict_files(run, args.samples, args.out, png=args.png, progress=args.progress)
@@ -158,11 +159,15 @@ def evaluate_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
+    from training import distributed
     from training.evaluate import evaluate_run
-    try:
-        report = evaluate_run(args.run, args.data, args.out, which=args.checkpoint, progress=args.progress)
-    except (OSError, ValueError) as error:
-        raise CommandError(str(error)) from None
+    with distributed.fail_fast():  # under MPI a failing rank ends the whole job with its message
+        try:
+            report = evaluate_run(args.run, args.data, args.out, which=args.checkpoint, progress=args.progress)
+        except (OSError, ValueError) as error:
+            raise CommandError(str(error)) from None
+    if not distributed.is_root():
+        return
     ious = ", ".join(f"{name} {'n/a' if v is None else f'{v:.3f}'}" for name, v in report["iou"].items())
     print(f"climseg evaluate: {report['samples']} samples, mean IoU {report['mean_iou']:.3f} ({ious}); "
           f"report in {args.out}")

@@ -7,7 +7,8 @@ writes ``REPORT.json`` and ``REPORT.md`` beside it: IoU per class and mean IoU (
 confusion matrix (rows truth, columns prediction), the number of samples, the checkpoint used and a
 summary of the run's configuration. Every test sample is scored on its whole grid (see
 :mod:`training.predict`). Under an MPI launcher each rank scores its share of the files and the confusion
-matrices are summed.
+matrices are summed; call it inside :func:`training.distributed.fail_fast` (``climseg evaluate`` does), so a
+rank that fails ends the whole job with its message instead of leaving the others in the allreduce.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import numpy as np
 from climseg.atomic import atomic_output
 from climseg.contract import CLASS_NAMES, NUM_CLASSES
 from training import data, distributed
-from training.loop import iou_summary
-from training.predict import TrainedRun
+from training.metrics import iou_summary
+from training.predict import sample_probabilities
+from training.run import TrainedRun
 
 SUMMARY_FIELDS = ("model", "model_preset", "model_overrides", "batch_size", "epochs", "optimizer", "learning_rate",
                   "lr_scaling", "larc", "precision", "gradient_lag", "normalization", "crop", "seed")
@@ -33,10 +35,10 @@ def confusion_of_files(run: TrainedRun, files, *, progress: bool = True) -> np.n
 
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
     for path in tqdm(files, unit="sample", disable=not progress, desc="evaluate"):
-        fields, truth = run.read(path)
+        probabilities, truth = sample_probabilities(run, path)
         if truth is None:
             raise ValueError(f"{path}: sample has no labels to evaluate against")
-        prediction = run.probabilities(fields).argmax(axis=-1)
+        prediction = probabilities.argmax(axis=-1)
         confusion += np.bincount(truth.ravel().astype(np.int64) * NUM_CLASSES + prediction.ravel(),
                                  minlength=NUM_CLASSES ** 2).reshape(NUM_CLASSES, NUM_CLASSES)
     return confusion
@@ -44,7 +46,7 @@ def confusion_of_files(run: TrainedRun, files, *, progress: bool = True) -> np.n
 
 def evaluation_report(run: TrainedRun, confusion: np.ndarray, *, samples: int, data_path: str) -> dict:
     """The report as a dict (what REPORT.json holds)."""
-    return {"run": str(run.run_dir), "checkpoint": str(run.checkpoint), "step": run.meta["step"],
+    return {"run": str(run.run_dir), "checkpoint": str(run.checkpoint), "step": run.step,
             "data": str(data_path), "samples": samples, "pixels": int(confusion.sum()),
             **iou_summary(confusion), "pixel_accuracy": float(np.trace(confusion) / confusion.sum()),
             "classes": list(CLASS_NAMES), "confusion_matrix": confusion.tolist(),

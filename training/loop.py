@@ -30,7 +30,6 @@ random state; in deterministic mode the weights end bit-identical to an uninterr
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -47,37 +46,18 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from climseg.atomic import atomic_output
-from climseg.contract import CHANNELS, CLASS_NAMES, LABELS_KEY, NUM_CLASSES
-from training import data, distributed, losses, metrics, models
+from climseg.contract import LABELS_KEY, NUM_CLASSES
+from training import data, distributed, losses, metrics
 from training.checkpoint import TrainingState, find_checkpoint, load_checkpoint, save_checkpoint
 from training.config import TrainConfig, check_config, lr_scale
+from training.metrics import iou_summary
+from training.run import build_run_model, model_config  # noqa: F401  (model_config: used by tests and benches)
 from training.schedule import WarmupDecay
 
 INTERRUPTED_EXIT_CODE = 75
 """Exit code of a run stopped by SIGTERM/SIGUSR1 after saving its checkpoint (sysexits EX_TEMPFAIL)."""
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
-
-
-def model_config(config: TrainConfig):
-    """The model configuration dataclass of a run: the preset with the run's overrides."""
-    config_class = models.MODELS[config.model][0]
-    preset = config_class.small() if config.model_preset == "small" else config_class()
-    overrides = dict(config.model_overrides)
-    if config.weight_decay is not None:
-        overrides["weight_decay"] = config.weight_decay
-    known = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"model_overrides: unknown {config.model} option(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(known))}")
-    return dataclasses.replace(preset, **overrides)
-
-
-def build_run_model(config: TrainConfig) -> tf.keras.Model:
-    """The network of a run, for inputs of any (lat, lon) that are multiples of its divisor."""
-    return models.build_model(config.model, (None, None, len(CHANNELS)), num_classes=NUM_CLASSES,
-                              config=model_config(config))
 
 
 def make_optimizer(config: TrainConfig, learning_rate):
@@ -167,13 +147,6 @@ def confusion_over(dataset, confusion_step, *, max_batches: int = 0) -> np.ndarr
             break
         total += tf.cast(confusion_step(x, y), tf.int64)
     return np.asarray(distributed.allreduce_sum(total)).astype(np.int64)
-
-
-def iou_summary(confusion: np.ndarray) -> dict:
-    """IoU per class (NaN -> None for a class absent from truth and prediction) and the mean."""
-    per_class = np.asarray(metrics.iou_per_class(confusion), dtype=np.float64)
-    return {"mean_iou": float(metrics.mean_iou(confusion)),
-            "iou": {name: (None if np.isnan(v) else float(v)) for name, v in zip(CLASS_NAMES, per_class)}}
 
 
 class StopFlag:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from climseg.contract import NUM_CLASSES
+from climseg.contract import CLASS_NAMES, NUM_CLASSES
 
 
 def confusion_matrix(labels, predictions, num_classes: int = NUM_CLASSES):
@@ -67,3 +67,10 @@ def mean_iou(confusion) -> float:
     if np.all(np.isnan(iou)):
         raise ValueError("confusion matrix counts no pixels: no mean IoU")
     return float(np.nanmean(iou))
+
+
+def iou_summary(confusion: np.ndarray) -> dict:
+    """IoU per class (NaN -> None for a class absent from truth and prediction) and the mean."""
+    per_class = np.asarray(iou_per_class(confusion), dtype=np.float64)
+    return {"mean_iou": float(mean_iou(confusion)),
+            "iou": {name: (None if np.isnan(v) else float(v)) for name, v in zip(CLASS_NAMES, per_class)}}

@@ -9,11 +9,12 @@ For each sample ``S.h5`` it writes ``OUT/S.h5`` with
 - ``probabilities``: float16 (lat, lon, 3), softmax of the logits;
 - attributes ``run``, ``checkpoint``, ``step``, ``model``, ``sample``;
 
-and with ``--png`` a map ``OUT/S.png``: truth and prediction side by side over the sample's TMQ.
+written atomically (a full disk is one line naming the file and the space needed, and leaves no file), and
+with ``--png`` a map ``OUT/S.png``: truth and prediction side by side over the sample's TMQ.
 
-The network runs on the whole grid: a grid whose lat or lon is not a multiple of the network's divisor is
-padded (periodically in longitude, by reflection in latitude) and the prediction cropped back. Inference
-runs in float32 whatever the run's training precision.
+The network runs on the whole grid (see :mod:`training.run`: padding to the network's divisor, periodic in
+longitude and mirrored in latitude, then cropped back; missing values filled with the channel's training
+mean; float32 whatever the training precision). ``climseg infer`` gives the same masks from the raw netCDF.
 """
 
 from __future__ import annotations
@@ -23,69 +24,35 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-
-import tensorflow as tf
-
 from climseg.atomic import atomic_output
-from climseg.contract import CHANNELS, CLASS_NAMES, DATA_KEY, LABELS_KEY
+from climseg.contract import CHANNELS, CLASS_NAMES, DATA_KEY, LABELS_KEY, NUM_CLASSES
+from inference.disk import disk_full_error
 from training import data
-from training.checkpoint import TrainingState, find_checkpoint, load_checkpoint
-from training.config import TrainConfig
-from training.loop import build_run_model, model_config, set_precision
+from training.run import TrainedRun
 
 
-class TrainedRun:
-    """A run directory's network with the weights of one checkpoint, and what is needed to feed it.
+def read_sample_fields(path) -> tuple[np.ndarray, np.ndarray | None]:
+    """A sample's raw fields (lat, lon, 16) float32 in channel units and its labels (lat, lon), or None.
 
-    Attributes: ``config`` (TrainConfig), ``model``, ``divisor`` (int), ``offset``/``scale`` (16,)
-    float32 normalization, ``checkpoint`` (Path), ``meta`` (the checkpoint's meta.json).
+    Samples with labels go through the training reader (which checks shapes and label values).
     """
+    try:
+        with h5py.File(path, "r") as f:
+            has_labels = LABELS_KEY in f
+            if not has_labels:
+                if DATA_KEY not in f or f[DATA_KEY].ndim != 3 or f[DATA_KEY].shape[2] != len(CHANNELS):
+                    raise ValueError(f"{path}: no {DATA_KEY} of shape (lat, lon, {len(CHANNELS)})")
+                return f[DATA_KEY][()].astype(np.float32), None
+    except OSError as error:
+        raise OSError(f"{path}: cannot read sample ({error})") from None
+    return data.read_sample(path, offset=np.zeros(len(CHANNELS), np.float32), scale=np.ones(len(CHANNELS), np.float32))
 
-    def __init__(self, run_dir, *, which: str = "best"):
-        run_dir = Path(run_dir)
-        config_path, stats_path = run_dir / "config.yaml", run_dir / "stats.h5"
-        for path in (config_path, stats_path):
-            if not path.exists():
-                raise ValueError(f"{run_dir}: not a training run directory (no {path.name})")
-        self.run_dir = run_dir
-        self.config = TrainConfig.from_yaml(config_path)
-        self.checkpoint = find_checkpoint(run_dir, which)
-        if self.checkpoint is None:
-            raise ValueError(f"{run_dir}: the run has no checkpoint yet")
-        set_precision("fp32")
-        self.model = build_run_model(self.config)
-        self.meta = load_checkpoint(self.checkpoint, TrainingState(self.model), partial=True)
-        self.divisor = model_config(self.config).divisor
-        self.offset, self.scale = data.normalization_coefficients(data.read_stats(stats_path),
-                                                                  method=self.config.normalization)
-        self._logits = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
 
-    def probabilities(self, fields: np.ndarray) -> np.ndarray:
-        """Class probabilities (lat, lon, 3) float32 for one normalized sample (lat, lon, 16)."""
-        rows, cols = fields.shape[:2]
-        pad_rows, pad_cols = -rows % self.divisor, -cols % self.divisor
-        if pad_rows:
-            fields = np.pad(fields, ((0, pad_rows), (0, 0), (0, 0)), mode="reflect")
-        if pad_cols:
-            fields = np.pad(fields, ((0, 0), (0, pad_cols), (0, 0)), mode="wrap")  # longitude is periodic
-        logits = self._logits(tf.constant(fields[np.newaxis]))  # (1, lat', lon', classes)
-        return tf.nn.softmax(logits, axis=-1).numpy()[0, :rows, :cols]
-
-    def read(self, path) -> tuple[np.ndarray, np.ndarray | None]:
-        """A sample's normalized fields (lat, lon, 16) and its labels (lat, lon), or None if it has none."""
-        try:
-            with h5py.File(path, "r") as f:
-                has_labels = LABELS_KEY in f
-                if not has_labels:
-                    if DATA_KEY not in f or f[DATA_KEY].ndim != 3 or f[DATA_KEY].shape[2] != len(CHANNELS):
-                        raise ValueError(f"{path}: no {DATA_KEY} of shape (lat, lon, {len(CHANNELS)})")
-                    fields = f[DATA_KEY][()].astype(np.float32)
-        except OSError as error:
-            raise OSError(f"{path}: cannot read sample ({error})") from None
-        if has_labels:  # the training reader checks shapes and label values
-            return data.read_sample(path, offset=self.offset, scale=self.scale)
-        return (fields - self.offset) * self.scale, None
+def sample_probabilities(run: TrainedRun, path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class probabilities (lat, lon, 3) float32 of one sample file, and its labels (lat, lon) or None."""
+    fields, labels = read_sample_fields(path)
+    normalized, _ = run.normalize(fields[np.newaxis])
+    return run.class_probabilities(normalized)[0], labels
 
 
 def write_comparison_png(path, *, tmq: np.ndarray, truth: np.ndarray | None, prediction: np.ndarray,
@@ -119,21 +86,26 @@ def predict_files(run: TrainedRun, samples, out_dir, *, png: bool = False, progr
     out_dir = Path(out_dir)
     written = []
     for sample in tqdm(samples, unit="sample", disable=not progress, desc="predict"):
-        fields, truth = run.read(sample)
-        probabilities = run.probabilities(fields)               # (lat, lon, classes)
+        probabilities, truth = sample_probabilities(run, sample)   # (lat, lon, classes)
         prediction = probabilities.argmax(axis=-1).astype(np.uint8)
         path = out_dir / Path(sample).name
-        with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
-            f.create_dataset("prediction", data=prediction, compression="gzip")
-            if truth is not None:
-                f.create_dataset("truth", data=truth.astype(np.uint8), compression="gzip")
-            f.create_dataset("probabilities", data=probabilities.astype(np.float16), compression="gzip")
-            f.attrs.update(run=str(run.run_dir), checkpoint=str(run.checkpoint), step=run.meta["step"],
-                           model=run.config.model, sample=str(sample), classes=",".join(CLASS_NAMES))
+        try:
+            with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+                f.create_dataset("prediction", data=prediction, compression="gzip")
+                if truth is not None:
+                    f.create_dataset("truth", data=truth.astype(np.uint8), compression="gzip")
+                f.create_dataset("probabilities", data=probabilities.astype(np.float16), compression="gzip")
+                f.attrs.update(run=str(run.run_dir), checkpoint=str(run.checkpoint), step=run.step,
+                               model=run.config.model, sample=str(sample), classes=",".join(CLASS_NAMES))
+        except (OSError, RuntimeError) as error:  # h5py raises RuntimeError when the disk fills up at close
+            full = disk_full_error(path, error, needed_bytes=prediction.size * (2 + 2 * NUM_CLASSES) + 64 * 1024)
+            if full is not None:
+                raise full from None
+            raise
         if png:
             with h5py.File(sample, "r") as f:
                 tmq = f[DATA_KEY][:, :, CHANNELS.index("TMQ")]
             write_comparison_png(path.with_suffix(".png"), tmq=tmq, truth=truth, prediction=prediction,
-                                 title=f"{Path(sample).name}: {run.config.model}, step {run.meta['step']}")
+                                 title=f"{Path(sample).name}: {run.config.model}, step {run.step}")
         written.append(path)
     return written
