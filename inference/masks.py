@@ -9,6 +9,9 @@ One file per raw input file, named ``<input stem>.climseg.nc`` (network) or ``<i
 (heuristic labels), where ``<input stem>`` is the input's name without ``.nc``
 (``demo.cam.h2.2106-01-01-00000.nc`` -> ``demo.cam.h2.2106-01-01-00000.climseg.nc``). netCDF-4 (HDF5), written
 to a temporary name and renamed when complete: a file under its final name is always finished.
+The file is built in memory
+(HDF5's core driver: about the compressed file's size, a few MB per day of 0.25 degree steps) and written
+with one write, so a full disk fails that write cleanly.
 
 Dimensions and coordinates
 --------------------------
@@ -220,15 +223,12 @@ class MaskFile:
             self._ds.setncatts(attrs)
 
 
-def estimated_size_bytes(shape: tuple, *, probabilities: bool) -> int:
-    """Upper bound of a mask file's size: its uncompressed data, bytes, for (time, lat, lon) ``shape``."""
-    points = int(np.prod(shape))
-    return points * (3 + (NUM_CLASSES if probabilities else 0)) + sum(shape) * 8 + 64 * 1024
-
-
 def history_line(command: str) -> str:
     """A CF ``history`` entry: UTC time stamp and the command line."""
     return f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ} {command}"
+
+
+IN_MEMORY_INITIAL_BYTES = 1 << 20  # bytes; HDF5's in-memory file grows as needed
 
 
 @contextlib.contextmanager
@@ -261,25 +261,29 @@ def mask_file(path, coordinates: dict, *, mask_source: str, source: str, history
     if mask_source not in SUFFIXES:
         raise ValueError(f"mask source must be one of {', '.join(SUFFIXES)}, got {mask_source!r}")
     shape = tuple(len(coordinates[name].values) for name in COORDINATES)
+    # The file is built in memory (HDF5's core driver) and written with one plain write: a full disk then
+    # fails that write, not HDF5, which otherwise keeps the half-flushed file open and crashes the process
+    # when it exits (netCDF4's libhdf5 recurses in H5_term_library).
+    with netcdf_lock():
+        dataset = netCDF4.Dataset(str(path), "w", format="NETCDF4", memory=IN_MEMORY_INITIAL_BYTES)
     try:
-        with atomic_output(path, suffix=".nc.tmp") as tmp:
-            with netcdf_lock():
-                dataset = netCDF4.Dataset(tmp, "w", format="NETCDF4")
-            try:
-                with netcdf_lock():
-                    dataset.setncatts({"Conventions": "CF-1.8", "title": title, "history": history, "source": source,
-                                       "references": REFERENCES, "climseg_mask_source": mask_source,
-                                       "climseg_input_file": str(Path(input_file).resolve()),
-                                       "climseg_version": __version__, **(attrs or {})})
-                yield MaskFile(dataset, coordinates, probabilities=probabilities)
-            except BaseException:
-                with contextlib.suppress(Exception), netcdf_lock():
-                    dataset.close()
-                raise
-            with netcdf_lock():
-                dataset.close()
-    except (OSError, RuntimeError) as error:
-        full = disk_full_error(path, error, needed_bytes=estimated_size_bytes(shape, probabilities=probabilities))
+        with netcdf_lock():
+            dataset.setncatts({"Conventions": "CF-1.8", "title": title, "history": history, "source": source,
+                               "references": REFERENCES, "climseg_mask_source": mask_source,
+                               "climseg_input_file": str(Path(input_file).resolve()),
+                               "climseg_version": __version__, **(attrs or {})})
+        yield MaskFile(dataset, coordinates, probabilities=probabilities)
+    except BaseException:
+        with contextlib.suppress(Exception), netcdf_lock():
+            dataset.close()
+        raise
+    with netcdf_lock():
+        contents = dataset.close()
+    try:
+        with atomic_output(path, suffix=".nc.tmp") as tmp, open(tmp, "wb") as out:
+            out.write(contents)
+    except OSError as error:
+        full = disk_full_error(path, error, needed_bytes=len(contents))
         if full is not None:
             raise full from None
         raise
