@@ -24,7 +24,8 @@ from pathlib import Path
 
 from climseg.cli import CommandError
 from climseg.contract import STATS_KEYS
-from staging.plan import list_sample_files, make_plan
+from climseg.samples import SOURCES_HELP, resolve_samples
+from staging.plan import make_plan
 
 
 def stage_parser(parser) -> None:
@@ -40,9 +41,9 @@ def stage_parser(parser) -> None:
         "ranks are done, manifest.json (rank r reads manifest['ranks'][str(r)]). Example: mpirun -np 8 climseg "
         "stage --train splits/train.txt --samples-per-rank 250 --node-local-dir '/tmp/$USER/stage' --stats "
         "stats.h5. Under srun use --kill-on-bad-exit=1, so that a rank that dies ends the job.")
-    parser.add_argument("--train", required=True, metavar="LIST_OR_DIR",
-                        help="training samples: a directory of data-*.h5 files or a text file with one path per line")
-    parser.add_argument("--validation", metavar="LIST_OR_DIR", help="validation samples, same forms as --train")
+    parser.add_argument("--train", required=True, nargs="+", metavar="SOURCE",
+                        help=f"training samples, one or more sources; each is {SOURCES_HELP}")
+    parser.add_argument("--validation", nargs="+", metavar="SOURCE", help="validation samples, same forms as --train")
     parser.add_argument("--samples-per-rank", type=int, required=True, metavar="N",
                         help="training samples per rank, drawn with replacement (the paper: 250)")
     parser.add_argument("--validation-samples-per-rank", type=int, metavar="M",
@@ -90,8 +91,8 @@ def plan_from_args(args, node_of_rank):
     if not 1 / 256 <= args.chunk_mib <= 1024:
         raise CommandError(f"--chunk-mib must be between 1/256 (4 KiB) and 1024, got {args.chunk_mib}")
     try:
-        train = list_sample_files(args.train)
-        validation = list_sample_files(args.validation) if args.validation else []
+        train = [str(path) for path in resolve_samples(args.train)]
+        validation = [str(path) for path in resolve_samples(args.validation)] if args.validation else []
         plan = make_plan(train, n_ranks=len(node_of_rank), samples_per_rank=args.samples_per_rank,
                          seed=args.seed, validation_files=validation,
                          validation_samples_per_rank=args.validation_samples_per_rank, node_of_rank=node_of_rank)

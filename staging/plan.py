@@ -134,32 +134,6 @@ class StagingPlan:
             raise ValueError(f"{path}: not a readable staging plan ({error})") from None
 
 
-def list_sample_files(list_or_dir) -> list[str]:
-    """Sample files named by ``list_or_dir``: a directory of ``data-*.h5`` or a text file of paths.
-
-    A directory gives its ``data-*.h5`` files sorted by name. A text file gives one path per line, in
-    order; ``#`` starts a comment, blank lines are skipped, relative paths are taken relative to the
-    list's directory (as the training input reads such lists). Raises ValueError naming ``list_or_dir`` when it is missing or empty.
-    """
-    path = Path(list_or_dir)
-    if path.is_dir():
-        files = sorted(str(p) for p in path.glob("data-*.h5"))
-        if not files:
-            raise ValueError(f"{path}: no data-*.h5 sample files in this directory")
-        return files
-    if not path.exists():
-        raise ValueError(f"{path}: no such directory or file list")
-    try:
-        lines = path.read_text().splitlines()
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text file with one sample path per line") from None
-    names = (line.split("#", 1)[0].strip() for line in lines)
-    files = [str(path.parent / name) for name in names if name]
-    if not files:
-        raise ValueError(f"{path}: the file list is empty")
-    return files
-
-
 def sample_with_replacement(n_files: int, *, n_ranks: int, samples_per_rank: int, seed: int) -> np.ndarray:
     """Draw every rank's training samples, with replacement, from ``n_files`` files.
 

@@ -4,8 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from staging.plan import (StagingPlan, assign_owners, list_sample_files, make_plan, sample_with_replacement,
-                          sample_without_replacement)
+from staging.plan import StagingPlan, assign_owners, make_plan, sample_with_replacement, sample_without_replacement
 
 
 def sample_paths(n, folder="/pfs/samples", *, year=2000):
@@ -156,31 +155,6 @@ def test_loading_something_else_as_a_plan_names_the_file(tmp_path):
     (tmp_path / "plan.json").write_text('{"ranks": {}}')
     with pytest.raises(ValueError, match="plan.json: not a readable staging plan"):
         StagingPlan.load(tmp_path / "plan.json")
-
-
-def test_list_sample_files_from_a_directory_and_from_a_list(tmp_path):
-    for name in ["data-2000-01-01-01-1.h5", "data-2000-01-01-00-1.h5", "stats.h5", "notes.txt"]:
-        (tmp_path / name).write_bytes(b"x")
-    assert [p.rsplit("/", 1)[1] for p in list_sample_files(tmp_path)] == [
-        "data-2000-01-01-00-1.h5", "data-2000-01-01-01-1.h5"]
-    listing = tmp_path / "train.txt"
-    listing.write_text(f"# training\ndata-2000-01-01-01-1.h5  # first\n\n{tmp_path}/data-2000-01-01-00-1.h5\n")
-    assert list_sample_files(listing) == [str(tmp_path / "data-2000-01-01-01-1.h5"),
-                                          str(tmp_path / "data-2000-01-01-00-1.h5")]
-
-
-def test_list_sample_files_errors_name_the_path(tmp_path):
-    with pytest.raises(ValueError, match="missing: no such directory or file list"):
-        list_sample_files(tmp_path / "missing")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="empty: no data-\\*.h5 sample files"):
-        list_sample_files(tmp_path / "empty")
-    (tmp_path / "list.txt").write_text("\n# nothing\n")
-    with pytest.raises(ValueError, match="list.txt: the file list is empty"):
-        list_sample_files(tmp_path / "list.txt")
-    (tmp_path / "binary.txt").write_bytes(b"\x89HDF\xff\xfe")
-    with pytest.raises(ValueError, match="binary.txt: not a text file"):
-        list_sample_files(tmp_path / "binary.txt")
 
 
 def test_balance_holds_for_a_large_plan():

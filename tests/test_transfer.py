@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from climseg.contract import DATA_KEY, LABELS_KEY, STATS_KEYS, sample_file_name
-from staging.plan import StagingPlan, list_sample_files, make_plan
+from climseg.samples import resolve_samples
+from staging.plan import StagingPlan, make_plan
 from staging.transfer import (READ_LOG_ENV, RECORD_DIR, SourceReader, StagedFileWriter, file_checksum,
                               human_bytes, remove_leftovers, source_signature, verified_record)
 
@@ -83,6 +84,11 @@ def assert_node_holds_exactly_its_files(plan: StagingPlan, node: int, node_dir: 
     manifest = json.loads((node_dir / "manifest.json").read_text())
     assert manifest["ranks"] == plan.manifest()["ranks"]
     assert manifest["node"] == node
+
+
+def sample_list(source) -> list[str]:
+    """The sample paths ``climseg stage`` resolves from ``source``, as the plan takes them."""
+    return [str(path) for path in resolve_samples(source)]
 
 
 def read_log(path: Path) -> Counter:
@@ -191,14 +197,14 @@ def test_single_process_without_mpirun_stages_and_reports_bad_input(sources, tmp
     result = subprocess.run([*CLIMSEG, *stage_args(sources / "train", tmp_path / "local", "--no-progress")],
                             capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, result.stderr
-    plan = make_plan(list_sample_files(sources / "train"), n_ranks=1, samples_per_rank=12, seed=4)
+    plan = make_plan(sample_list(sources / "train"), n_ranks=1, samples_per_rank=12, seed=4)
     assert_node_holds_exactly_its_files(plan, 0, tmp_path / "local")
     assert "climseg stage: staged" in result.stdout
 
     result = subprocess.run([*CLIMSEG, *stage_args(tmp_path / "nowhere", tmp_path / "local")],
                             capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 2
-    assert "nowhere: no such directory or file list" in result.stderr
+    assert "nowhere: no such directory, sample file or file list" in result.stderr
 
 
 @pytest.mark.mpi
@@ -209,8 +215,8 @@ def test_two_ranks_on_one_node_with_validation_and_stats(sources, tmp_path):
                       "--validation-samples-per-rank", "2", "--stats", str(stats))
     result = run_stage(2, args, env={READ_LOG_ENV: str(log)})
     assert result.returncode == 0, result.stderr
-    plan = make_plan(list_sample_files(sources / "train"), n_ranks=2, samples_per_rank=12, seed=4,
-                     validation_files=list_sample_files(sources / "validation"), validation_samples_per_rank=2,
+    plan = make_plan(sample_list(sources / "train"), n_ranks=2, samples_per_rank=12, seed=4,
+                     validation_files=sample_list(sources / "validation"), validation_samples_per_rank=2,
                      node_of_rank=[0, 0])
     assert StagingPlan.load(node_dir / "plan.json") == plan
     assert_node_holds_exactly_its_files(plan, 0, node_dir)
@@ -231,7 +237,7 @@ def two_nodes(sources, tmp_path_factory):
     args = stage_args(sources / "train", str(root / "node$NODE"), "--no-progress")
     log = root / "reads.log"
     first = run_stage(4, args, nodes_of_two=True, env={READ_LOG_ENV: str(log)})
-    plan = make_plan(list_sample_files(sources / "train"), n_ranks=4, samples_per_rank=12, seed=4,
+    plan = make_plan(sample_list(sources / "train"), n_ranks=4, samples_per_rank=12, seed=4,
                      node_of_rank=[0, 0, 1, 1])
     return {"root": root, "args": args, "log": log, "first": first, "plan": plan}
 
@@ -297,7 +303,7 @@ def test_killed_run_ends_the_job_and_resumes_to_the_same_result(sources, tmp_pat
     log = tmp_path / "reads.log"
     resumed = run_stage(4, args, nodes_of_two=True, env={READ_LOG_ENV: str(log)})
     assert resumed.returncode == 0, resumed.stderr
-    plan = make_plan(list_sample_files(sources / "train"), n_ranks=4, samples_per_rank=12, seed=4,
+    plan = make_plan(sample_list(sources / "train"), n_ranks=4, samples_per_rank=12, seed=4,
                      node_of_rank=[0, 0, 1, 1])
     for node in (0, 1):
         assert_node_holds_exactly_its_files(plan, node, tmp_path / f"node{node}")
@@ -312,8 +318,8 @@ def test_killed_run_ends_the_job_and_resumes_to_the_same_result(sources, tmp_pat
 def test_unreadable_source_file_aborts_the_job_naming_the_file(tmp_path):
     src = tmp_path / "src"
     write_samples(src, 3)
-    broken = src / "data-2000-01-01-03-1.h5"
-    broken.symlink_to(tmp_path / "gone.h5")  # listed, but cannot be read
+    (src / "data-2000-01-01-03-1.h5").symlink_to(tmp_path / "gone.h5")  # found, but cannot be read
+    broken = tmp_path / "gone.h5"  # sample paths are resolved: the error names the link's target
     started = time.monotonic()
     result = run_stage(2, stage_args(src, tmp_path / "local", samples=20))
     assert result.returncode != 0
@@ -324,17 +330,20 @@ def test_unreadable_source_file_aborts_the_job_naming_the_file(tmp_path):
 @pytest.mark.mpi
 def test_source_file_failing_while_it_is_read_aborts_the_job_naming_the_file(tmp_path):
     """A source that passes the check before the transfer (a regular file) but fails when the owner's
-    reader thread reads it: /proc/self/mem reads as EIO. The error crosses from the reader thread to
-    the main thread and aborts the job; no rank waits for the file forever."""
+    reader thread reads it: a process's memory (/proc/PID/mem, listed through a link named like a sample)
+    reads as EIO at offset 0. The error crosses from the reader thread to the main thread and aborts the
+    job; no rank waits for the file forever."""
+    memory = Path(f"/proc/{os.getpid()}/mem")  # this test's process: alive while the job runs
+    (tmp_path / "memory.h5").symlink_to(memory)
     listing = tmp_path / "train.txt"
-    listing.write_text("".join(f"{path}\n" for path in [*write_samples(tmp_path / "src", 3), "/proc/self/mem"]))
-    plan = make_plan(list_sample_files(listing), n_ranks=2, samples_per_rank=20, seed=4, node_of_rank=[0, 0])
-    assert "/proc/self/mem" in plan.sources
+    listing.write_text("".join(f"{path}\n" for path in [*write_samples(tmp_path / "src", 3), "memory.h5"]))
+    plan = make_plan(sample_list(listing), n_ranks=2, samples_per_rank=20, seed=4, node_of_rank=[0, 0])
+    assert str(memory) in plan.sources
     started = time.monotonic()
     result = run_stage(2, stage_args(listing, tmp_path / "local", samples=20))
     assert result.returncode != 0
     assert time.monotonic() - started < 30
-    assert "/proc/self/mem: cannot read the source file" in result.stderr
+    assert f"{memory}: cannot read the source file" in result.stderr
     assert not (tmp_path / "local" / "manifest.json").exists()
 
 
