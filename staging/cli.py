@@ -15,6 +15,12 @@ Each node's directory then holds the staged files (flat, by base name), ``plan.j
 ``stats.h5``, ``stage_summary.json`` and, once every rank has finished, ``manifest.json``: rank r
 trains on ``manifest["ranks"][str(r)]["train"]``. Running the same command again verifies what is
 there and copies only what is missing, partial, corrupt or outdated.
+
+With ``--mllog PATH`` rank 0 appends two MLPerf-style lines (:mod:`climseg.mllog`) to PATH:
+``staging_start`` (INTERVAL_START, metadata ``number_of_ranks``) before anything is read, and
+``staging_stop`` (INTERVAL_END, metadata ``status: success``, ``staging_seconds``, ``number_of_files``,
+``bytes_written``, ``bytes_read_from_source``) when every rank is done; a failed job logs no
+``staging_stop``. ``climseg train --mllog PATH`` then appends the training events to the same file.
 """
 
 import os
@@ -59,6 +65,10 @@ def stage_parser(parser) -> None:
     parser.add_argument("--node-id-from-env", metavar="VAR",
                         help="take the node of each rank from environment variable VAR (e.g. SLURM_NODEID) "
                              "instead of detecting ranks that share memory; also simulates nodes in tests")
+    parser.add_argument("--mllog", metavar="PATH",
+                        help="MLPerf-style log (climseg.mllog): rank 0 appends staging_start and staging_stop "
+                             "lines, so that `climseg train --mllog PATH` continues the same file and the time "
+                             "to train counts staging, as MLPerf HPC does")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (the summary is still printed)")
 
 
@@ -115,9 +125,12 @@ def stage_command(args):
 
     from mpi4py import MPI
 
+    from climseg.mllog import MLLogger
     from staging import transfer
 
     comm = MPI.COMM_WORLD
+    mllog = MLLogger(args.mllog or "", enabled=comm.rank == 0 and args.mllog is not None)
+    mllog.start("staging_start", number_of_ranks=comm.size)
     try:
         node_comm, node_of_rank = transfer.node_layout(comm, node_id=node_id)
         node_dir = expand_node_local_dir(args.node_local_dir)
@@ -142,6 +155,9 @@ def stage_command(args):
             traceback.print_exc()
         print(f"climseg stage: error: rank {comm.rank}: {message}", file=sys.stderr, flush=True)
         comm.Abort(2 if isinstance(error, CommandError) else 1)
+    mllog.end("staging_stop", status="success", staging_seconds=summary["seconds"],
+              number_of_files=summary["files_needed"], bytes_written=summary["bytes_written"],
+              bytes_read_from_source=summary["source_bytes_read"])
     if comm.rank == 0:
         print(f"climseg stage: {transfer.summary_line(summary)}", flush=True)
         print(f"climseg stage: manifest in {node_dir / 'manifest.json'} on every node", flush=True)

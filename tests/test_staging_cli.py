@@ -156,3 +156,39 @@ def test_stage_takes_the_directory_the_workflow_writes_with_a_folder_per_input_f
     assert staged == sorted(p.name for p in samples.rglob("data-*.h5"))  # 30 draws of 6 files: all of them
     for path in samples.rglob("data-*.h5"):
         assert (tmp_path / "local" / path.name).read_bytes() == path.read_bytes()
+
+
+@pytest.mark.mpi
+def test_mllog_gets_staging_start_and_stop_from_rank_0_appended_to_what_is_there(samples, tmp_path):
+    from climseg.mllog import MLLogger, read_mllog
+
+    log = tmp_path / "run" / "mllog.txt"
+    MLLogger(log).event("submission_benchmark", "climseg")  # an earlier line: kept, not overwritten
+    before_ms = read_mllog(log)[0]["time_ms"]
+    result = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", CLIMSEG, "stage",
+                             "--train", str(samples), "--samples-per-rank", "3", "--node-local-dir",
+                             str(tmp_path / "local"), "--mllog", str(log), "--no-progress"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    events = read_mllog(log)
+    assert [(e["key"], e["event_type"]) for e in events] == [
+        ("submission_benchmark", "POINT_IN_TIME"), ("staging_start", "INTERVAL_START"), ("staging_stop", "INTERVAL_END")]
+    start, stop = events[1:]
+    assert before_ms <= start["time_ms"] <= stop["time_ms"]
+    assert start["metadata"]["number_of_ranks"] == 2 and start["metadata"]["file"].endswith("staging/cli.py")
+    assert stop["metadata"]["status"] == "success"
+    staged = list((tmp_path / "local").glob("data-*.h5"))
+    assert stop["metadata"]["number_of_files"] == len(staged)
+    assert stop["metadata"]["bytes_written"] == sum(p.stat().st_size for p in staged)
+
+
+@pytest.mark.mpi
+def test_a_failed_staging_logs_no_staging_stop(samples, tmp_path):
+    from climseg.mllog import read_mllog
+
+    log = tmp_path / "mllog.txt"
+    result = subprocess.run([CLIMSEG, "stage", "--train", str(samples), "--samples-per-rank", "3", "--validation",
+                             str(samples), "--validation-samples-per-rank", "9", "--node-local-dir",
+                             str(tmp_path / "local"), "--mllog", str(log)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert [e["key"] for e in read_mllog(log)] == ["staging_start"]
