@@ -31,7 +31,7 @@ from pathlib import Path
 from climseg.cli import CommandError
 from climseg.contract import STATS_KEYS
 from climseg.samples import SOURCES_HELP, resolve_samples
-from staging.plan import make_plan
+from staging.plan import RankPlan, check_plan_arguments, make_rank_plan, sample_universe
 
 
 def stage_parser(parser) -> None:
@@ -94,8 +94,9 @@ def expand_node_local_dir(template: str) -> Path:
     return Path(path)
 
 
-def plan_from_args(args, node_of_rank):
-    """The staging plan and the stats file's bytes (or None) of a ``climseg stage`` command line."""
+def sample_lists_from_args(args, n_ranks: int) -> tuple[list[str], list[str]]:
+    """The training and validation sample paths of a ``climseg stage`` command line, checked to make a plan
+    for ``n_ranks`` ranks (on rank 0, before the lists travel to the other ranks)."""
     if args.samples_per_rank < 1:
         raise CommandError(f"--samples-per-rank must be at least 1, got {args.samples_per_rank}")
     if not 1 / 256 <= args.chunk_mib <= 1024:
@@ -103,16 +104,35 @@ def plan_from_args(args, node_of_rank):
     try:
         train = [str(path) for path in resolve_samples(args.train)]
         validation = [str(path) for path in resolve_samples(args.validation)] if args.validation else []
-        plan = make_plan(train, n_ranks=len(node_of_rank), samples_per_rank=args.samples_per_rank,
-                         seed=args.seed, validation_files=validation,
-                         validation_samples_per_rank=args.validation_samples_per_rank, node_of_rank=node_of_rank)
+        check_plan_arguments(len(train), len(validation), n_ranks=n_ranks, samples_per_rank=args.samples_per_rank,
+                             validation_samples_per_rank=args.validation_samples_per_rank)
+        sample_universe(train, validation)  # two files of one name
     except ValueError as error:
         raise CommandError(str(error)) from None
+    return train, validation
+
+
+def rank_plan(args, lists, node_of_rank, rank: int) -> RankPlan:
+    """This rank's part of the staging plan (:func:`staging.plan.make_rank_plan`) of checked sample lists."""
+    train, validation = lists
+    return make_rank_plan(train, rank=rank, n_ranks=len(node_of_rank), samples_per_rank=args.samples_per_rank,
+                          seed=args.seed, validation_files=validation,
+                          validation_samples_per_rank=args.validation_samples_per_rank, node_of_rank=node_of_rank)
+
+
+def plan_line(plan: RankPlan, lists) -> str:
+    return (f"climseg stage: {plan.n_ranks} ranks on {plan.n_nodes} nodes, {plan.samples_per_rank} training "
+            f"samples per rank from {len(lists[0])} files, {plan.validation_samples_per_rank} validation samples "
+            f"per rank from {len(lists[1])} files, seed {plan.seed}: {plan.n_sources} distinct files")
+
+
+def plan_from_args(args, node_of_rank, *, rank: int = 0):
+    """``rank``'s part of the staging plan and the stats file's bytes (or None) of a ``climseg stage`` command
+    line, as one process computes them; prints the plan's line."""
+    lists = sample_lists_from_args(args, len(node_of_rank))
     stats = read_stats_file(args.stats) if args.stats else None
-    print(f"climseg stage: {plan.n_ranks} ranks on {plan.n_nodes} nodes, {plan.samples_per_rank} training "
-          f"samples per rank from {len(train)} files, {plan.validation_samples_per_rank} validation samples per "
-          f"rank from {len(validation)} files, seed {plan.seed}: {len(plan.sources)} distinct files",
-          flush=True)
+    plan = rank_plan(args, lists, node_of_rank, rank)
+    print(plan_line(plan, lists), flush=True)
     return plan, stats
 
 
@@ -138,8 +158,15 @@ def stage_command(args):
         if len(set(paths)) > 1:
             raise CommandError(f"--node-local-dir {args.node_local_dir}: the ranks of one node disagree on the "
                                f"path: {', '.join(sorted(set(paths)))}")
-        plan, stats = plan_from_args(args, node_of_rank) if comm.rank == 0 else (None, None)
-        plan, stats = comm.bcast((plan, stats), root=0)
+        if comm.rank == 0:  # one rank reads the lists and stats.h5 from the shared file system
+            lists = sample_lists_from_args(args, comm.size)
+            stats = read_stats_file(args.stats) if args.stats else None
+        else:
+            lists, stats = None, None
+        lists, stats = comm.bcast((lists, stats), root=0)
+        plan = rank_plan(args, lists, node_of_rank, comm.rank)  # each rank its own part: no rank holds all
+        if comm.rank == 0:
+            print(plan_line(plan, lists), flush=True)
         summary = transfer.stage(comm, plan, node_dir, node_comm=node_comm, stats=stats,
                                  chunk_bytes=int(args.chunk_mib * 2**20), show_progress=not args.no_progress)
     except Exception as error:

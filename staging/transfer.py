@@ -1,6 +1,6 @@
 """Copy the files of a staging plan to node-local storage over MPI, each read once from the source.
 
-Every rank plays two roles of the :class:`~staging.plan.StagingPlan`:
+Every rank plays two roles of its part of the plan, a :class:`~staging.plan.RankPlan`:
 
 - *owner*: a reader thread reads each of its files from the shared file system once, in chunks, into
   a short queue (bounded memory); the main thread sends every chunk with non-blocking sends to the
@@ -250,12 +250,12 @@ def agree_on_transfers(comm, plan, node_dir) -> Transfers:
     owners; each owner compares the reports with its source files' size and modification time and
     tells the writers which files they will receive.
     """
-    me, node = comm.rank, plan.node_of_rank[comm.rank]
-    signatures = {i: source_signature(plan.sources[i]) for i in plan.read_list(me)}
+    me = comm.rank
+    signatures = {i: source_signature(plan.sources[i]) for i in plan.owned}
     reports = [[] for _ in range(comm.size)]
     names = plan.names
-    for i, writers in enumerate(plan.writers):
-        if writers.get(node) == me:
+    for i, writer in sorted(plan.writer.items()):
+        if writer == me:
             record = verified_record(node_dir, names[i])
             staged = None if record is None else {k: record.get(k) for k in ("source", "size", "mtime_ns")}
             reports[plan.owner[i]].append((i, staged))
@@ -512,16 +512,15 @@ def stage(comm, plan, node_dir, *, node_comm, stats: bytes | None = None, chunk_
     summary = {
         "n_ranks": plan.n_ranks,
         "n_nodes": plan.n_nodes,
-        "files_needed": len(plan.sources),
-        "copies_needed": sum(len(w) for w in plan.writers),
+        "files_needed": plan.n_sources,
+        "copies_needed": comm.allreduce(len(plan.writer) if leader else 0),
         **totals,
         "seconds": seconds,
         "peak_memory_bytes_per_rank": peak_memory,
         "write_gb_per_s": totals["bytes_written"] / max(seconds, 1e-9) / 1e9,
     }
     if leader:
-        manifest = {**plan.manifest(), "node": plan.node_of_rank[comm.rank],
-                    "ranks_on_node": plan.ranks_on_node(plan.node_of_rank[comm.rank]),
+        manifest = {**plan.manifest(), "node": plan.node, "ranks_on_node": list(plan.ranks_on_node),
                     "plan": "plan.json", "stats": "stats.h5" if stats is not None else None}
         with atomic_output(node_dir / "stage_summary.json") as tmp:
             Path(tmp).write_text(json.dumps(summary, indent=1))

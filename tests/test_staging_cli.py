@@ -44,7 +44,7 @@ def test_plan_from_args_is_the_plan_of_the_files(samples, capsys):
     args = parse(f"--train {samples} --samples-per-rank 7 --seed 2 --node-local-dir /tmp/x")
     plan, stats = plan_from_args(args, [0, 0, 1])
     assert plan == make_plan([str(p) for p in resolve_samples(samples)], n_ranks=3, samples_per_rank=7, seed=2,
-                             node_of_rank=[0, 0, 1])
+                             node_of_rank=[0, 0, 1]).for_rank(0)
     assert stats is None
     assert "3 ranks on 2 nodes, 7 training samples per rank from 5 files" in capsys.readouterr().out
 
@@ -122,7 +122,7 @@ def test_several_sources_of_every_form_make_one_list(samples, tmp_path, capsys):
     (tmp_path / "samples2" / "data-2000-01-03-00-1.h5").write_bytes(b"l")
     args = parse(f"--train {samples} {tmp_path / 'more'} {listing} --samples-per-rank 40 --node-local-dir /x")
     plan, _ = plan_from_args(args, [0])
-    assert sorted(Path(p).name for p in plan.sources) == sorted(
+    assert plan.n_sources == 7 and sorted(Path(p).name for p in plan.sources.values()) == sorted(
         [p.name for p in samples.iterdir()] + ["data-2000-01-02-00-1.h5", "data-2000-01-03-00-1.h5"])
     assert "from 7 files" in capsys.readouterr().out
 
