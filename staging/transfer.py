@@ -29,7 +29,6 @@ import os
 import queue
 import resource
 import shutil
-import signal
 import stat
 import sys
 import threading
@@ -51,8 +50,9 @@ MAX_CHUNKS_IN_FLIGHT = 4
 TAG_BEGIN, TAG_CHUNK, TAG_END, TAG_PROGRESS, TAG_DONE = 11, 12, 13, 14, 15
 PROGRESS_INTERVAL_S = 0.5
 """Seconds between progress reports of a rank to rank 0, per 1000 ranks (at least this)."""
-KILL_HOOK_ENV = "CLIMSEG_STAGE_TEST_KILL"
-"""Testing aid: ``RANK:K`` makes rank RANK kill itself (SIGKILL) after writing K files."""
+PAUSE_HOOK_ENV = "CLIMSEG_STAGE_TEST_PAUSE"
+"""Testing aid: ``RANK:K`` makes rank RANK stop (sleep) after writing K files, for a test to kill it from outside
+at a known moment."""
 READ_LOG_ENV = "CLIMSEG_STAGE_READ_LOG"
 """Testing and auditing aid: a file to which every source read appends a line ``RANK PATH``."""
 
@@ -306,8 +306,8 @@ def _read_ahead(reader, plan, jobs, items: queue.Queue) -> None:
         items.put(("error", error))
 
 
-def _kill_hook(rank: int):
-    spec = os.environ.get(KILL_HOOK_ENV, "")
+def _pause_hook(rank: int):
+    spec = os.environ.get(PAUSE_HOOK_ENV, "")
     if spec and int(spec.split(":")[0]) == rank:
         return int(spec.split(":")[1])
     return None
@@ -331,7 +331,7 @@ class _Mover:
         self.receive_buffer = bytearray()
         self.counts = {"files_written": 0, "bytes_written": 0, "bytes_sent": 0}
         self.to_receive = sum(1 for owner, _ in receives.values() if owner != self.me)
-        self.kill_after = _kill_hook(self.me)
+        self.pause_after = _pause_hook(self.me)
         # progress: rank 0 draws the bar from the other ranks' reports
         self.bar = None
         self.ranks_done, self.written_by_rank, self.written_elsewhere = 1, [0] * self.comm.size, 0
@@ -446,8 +446,8 @@ class _Mover:
     def _file_written(self, size: int) -> None:
         self.counts["files_written"] += 1
         self.counts["bytes_written"] += size
-        if self.kill_after is not None and self.counts["files_written"] >= self.kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if self.pause_after is not None and self.counts["files_written"] >= self.pause_after:
+            time.sleep(3600)  # until the test kills this rank
 
     def _report_progress(self) -> None:
         written = self.counts["bytes_written"]
