@@ -121,15 +121,24 @@ def verified_record(node_dir, name) -> dict | None:
     return record
 
 
-def _disk_full(node_dir, name, error: OSError) -> OSError:
+def write_error(path, error: OSError, *, needed_bytes: int) -> OSError:
+    """The one-line error of a failed write of ``path`` (a staged file or its record); for a full disk or
+    quota it says how much the file needs and how much is free (with the partial copy already removed)."""
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OSError(error.errno, f"{node_dir}: node-local disk full ({error.strerror}) while writing {name}")
-    return OSError(error.errno, f"{Path(node_dir) / name}: cannot write the staged file ({error.strerror})")
+        try:
+            free = human_bytes(shutil.disk_usage(Path(path).parent).free)
+        except OSError:
+            free = "unknown"
+        return OSError(error.errno, f"{path}: node-local disk full ({error.strerror}): the file needs "
+                                    f"{human_bytes(needed_bytes)}, {free} free")
+    return OSError(error.errno, f"{path}: cannot write the staged file ({error.strerror})")
 
 
 class StagedFileWriter:
     """One file being staged: written under a temporary name, renamed into place by :meth:`commit`.
 
+    A file has its name only once it is complete, verified and recorded: any failure (a full disk, a
+    mismatch, a killed rank) leaves at most a hidden temporary file, removed by the next run.
     The temporary file is opened for each chunk, not held open: a writer may receive files from
     hundreds of owners at once without running out of file descriptors.
 
@@ -151,7 +160,7 @@ class StagedFileWriter:
             self._tmp = self._output.enter_context(atomic_output(self.node_dir / name))
         except OSError as error:
             self.discard()
-            raise _disk_full(node_dir, name, error) from None
+            raise write_error(self.node_dir / name, error, needed_bytes=source.get("size", 0)) from None
 
     def write(self, chunk, *, crc: int | None = None) -> None:
         """Append ``chunk``; pass the CRC-32 of everything so far as ``crc`` when known, else it is computed."""
@@ -160,26 +169,29 @@ class StagedFileWriter:
                 tmp.write(chunk)
         except OSError as error:
             self.discard()
-            raise _disk_full(self.node_dir, self.name, error) from None
+            raise write_error(self.node_dir / self.name, error,
+                              needed_bytes=max(self.source.get("size", 0), self.size + len(chunk))) from None
         self.crc = zlib.crc32(chunk, self.crc) if crc is None else crc
         self.size += len(chunk)
 
     def commit(self, size: int, crc: int) -> None:
-        """Check size and CRC-32 against the owner's, rename into place, write the record.
+        """Check size and CRC-32 against the owner's, write the record, rename the file into place.
 
-        Raises OSError naming the file when the copy does not match; the partial copy is removed.
+        Raises OSError naming the file when the copy does not match or the record cannot be written; the
+        partial copy is removed.
         """
         if (self.size, self.crc, os.path.getsize(self._tmp)) != (size, crc, size):
             self.discard()
             raise OSError(errno.EIO, f"{self.node_dir / self.name}: staged copy does not match the source "
                                      f"({self.size} bytes, CRC-32 {self.crc:08x}; source {size} bytes, {crc:08x})")
-        self._output.close()  # renames into place
-        record = {**self.source, "size": size, "crc32": crc}
+        record = json.dumps({**self.source, "size": size, "crc32": crc})
         try:
             with atomic_output(record_path(self.node_dir, self.name)) as tmp:
-                Path(tmp).write_text(json.dumps(record))
+                Path(tmp).write_text(record)
         except OSError as error:
-            raise _disk_full(self.node_dir, f"{RECORD_DIR}/{self.name}.json", error) from None
+            self.discard()
+            raise write_error(record_path(self.node_dir, self.name), error, needed_bytes=len(record)) from None
+        self._output.close()  # renames into place: a named file always has its record
 
     def discard(self) -> None:
         """Remove the temporary file."""

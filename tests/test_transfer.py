@@ -161,24 +161,64 @@ def test_leftovers_of_a_killed_run_are_removed(tmp_path):
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):
-    """A 64 KiB tmpfs, where the machine allows mounting one."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=True)
+def tiny_disk(small_tmpfs):
+    """The 64 KiB tmpfs of ``small_tmpfs``, for the tests that need a real small disk."""
+    if small_tmpfs is None:
+        pytest.skip("cannot mount a small tmpfs here (needs root); "
+                    "test_full_disk_while_writing_a_staged_file_is_one_line_and_leaves_nothing_named covers it")
+    return small_tmpfs
 
 
-def test_full_disk_while_writing_is_reported_as_such(tiny_disk):
-    writer = StagedFileWriter(tiny_disk, "big.h5", source={"source": "big.h5", "size": 0, "mtime_ns": 0})
-    with pytest.raises(OSError, match="tiny: node-local disk full .* while writing big.h5") as error:
-        for _ in range(100):
+def test_full_disk_while_writing_a_staged_file_is_one_line_and_leaves_nothing_named(small_tmpfs, tmp_path,
+                                                                                  monkeypatch):
+    """A real full disk (64 KiB tmpfs) where the machine allows mounting one, else ENOSPC injected at the write."""
+    node_dir = small_tmpfs
+    if node_dir is None:
+        node_dir = tmp_path / "local"
+        node_dir.mkdir()
+        real_open = open
+
+        def full_after_32_kib(path, mode="r", *args, **kwargs):
+            if "a" in mode and os.path.exists(path) and os.path.getsize(path) >= 32 << 10:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_open(path, mode, *args, **kwargs)
+        monkeypatch.setattr("builtins.open", full_after_32_kib)
+    size = 400 << 10
+    writer = StagedFileWriter(node_dir, "big.h5", source={"source": "/pfs/big.h5", "size": size, "mtime_ns": 0})
+    with pytest.raises(OSError) as error:
+        for _ in range(size // 4096):
             writer.write(b"x" * 4096)
-    assert error.value.errno == errno.ENOSPC
-    assert not list(tiny_disk.iterdir())
+    message = error.value.strerror  # what `climseg stage` prints after "error: rank R: "
+    assert error.value.errno == errno.ENOSPC and "\n" not in message
+    assert message.startswith(f"{node_dir / 'big.h5'}: node-local disk full (No space left on device): "
+                              f"the file needs {human_bytes(size)}, ")
+    assert message.endswith(" free") and 0 < writer.size < size
+    if small_tmpfs is not None:  # the free space of the real disk, the partial copy removed: 64 KiB
+        assert message.endswith(f", {human_bytes(64 << 10)} free")
+    assert not [p for p in node_dir.rglob("*") if p.is_file()]  # no temporary file left, nothing named
+
+
+def test_full_disk_for_the_record_removes_the_verified_copy_too(tmp_path, monkeypatch):
+    """The record is written before the file is renamed into place: a named file always has its record."""
+    import staging.transfer as transfer
+
+    writer = StagedFileWriter(tmp_path, "x.h5", source={"source": "/pfs/x.h5", "size": 6, "mtime_ns": 1})
+    writer.write(b"abcdef")
+
+    class FullDisk:
+        def __init__(self, path):
+            pass
+
+        def __enter__(self):
+            raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+
+        def __exit__(self, *exc):
+            return False
+    monkeypatch.setattr(transfer, "atomic_output", FullDisk)
+    with pytest.raises(OSError, match=f"{RECORD_DIR}/x.h5.json: node-local disk full \\(Disk quota exceeded\\): "
+                                      "the file needs [0-9]+ B, .* free"):
+        writer.commit(6, zlib.crc32(b"abcdef"))
+    assert not (tmp_path / "x.h5").exists() and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_human_bytes():
@@ -382,3 +422,27 @@ def test_node_local_disk_too_small_is_reported_before_copying(sources, tiny_disk
     assert result.returncode != 0
     assert f"{tiny_disk / 'stage'}: node-local disk too small: this node needs" in result.stderr
     assert not staged_samples(tiny_disk / "stage")
+
+
+@pytest.mark.mpi
+def test_disk_filling_up_during_staging_ends_the_job_with_one_line_and_nothing_half_written(tiny_disk, tmp_path):
+    """The free-space check passes (the sources' bytes fit), but tmpfs rounds every file up to 4 KiB pages:
+    the disk fills up while staged files are written, as when another job writes to the same disk."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for k in range(12):
+        (src / f"data-2000-01-0{1 + k // 8}-0{k % 8}-1.h5").write_bytes(os.urandom(4097))  # 2 pages each
+    node_dir = tiny_disk / "stage"
+    result = subprocess.run([*CLIMSEG, *stage_args(src, node_dir, samples=200, seed=1), "--no-progress"],
+                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith(f"climseg stage: error: {node_dir}/"), result.stderr
+    assert "node-local disk full (No space left on device): the file needs " in errors[0]
+    assert errors[0].endswith(" free")
+    assert not (node_dir / "manifest.json").exists()
+    assert not list(node_dir.rglob(".*.tmp"))
+    staged = staged_samples(node_dir)
+    assert 0 < len(staged) < 12
+    for name in staged:  # every named file is complete and recorded
+        assert verified_record(node_dir, name) is not None and (node_dir / name).read_bytes() == (src / name).read_bytes()
