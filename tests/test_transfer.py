@@ -14,13 +14,13 @@ import signal
 import subprocess
 import sys
 import time
-import zlib
 from collections import Counter
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from crc32c import crc32c
 
 from climseg.contract import DATA_KEY, LABELS_KEY, STATS_KEYS, sample_file_name
 from climseg.samples import resolve_samples
@@ -110,6 +110,19 @@ def test_source_reader_counts_files_and_bytes_and_names_unreadable_files(tmp_pat
         list(reader.chunks(tmp_path / "missing.h5"))
 
 
+def test_source_reader_fills_the_buffers_it_is_given_and_the_checksum_is_crc32c(tmp_path):
+    data = os.urandom(2500)
+    (tmp_path / "a").write_bytes(data)
+    pool = [bytearray(1000) for _ in range(4)]
+    taken = []
+    reader = SourceReader(chunk_bytes=1000)
+    chunks = [bytes(chunk) for chunk in reader.chunks(tmp_path / "a", lambda: taken.append(pool[len(taken)]) or taken[-1])]
+    assert b"".join(chunks) == data and len(taken) == 4  # 3 chunks and the empty read at the end
+    assert bytes(pool[2][:500]) == data[2000:]  # read straight into the caller's buffers
+    assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C (Castagnoli) check value, not zlib's CRC-32
+    assert file_checksum(tmp_path / "a", chunk_bytes=1000) == (2500, crc32c(data))
+
+
 def test_source_signature_names_missing_and_irregular_sources(tmp_path):
     (tmp_path / "a.h5").write_bytes(b"abc")
     assert source_signature(tmp_path / "a.h5") == {"source": str(tmp_path / "a.h5"), "size": 3,
@@ -127,14 +140,14 @@ def test_staged_file_is_renamed_into_place_only_when_it_matches(tmp_path):
     writer.write(b"abc")
     assert not (tmp_path / "x.h5").exists()
     writer.write(b"def")
-    writer.commit(6, zlib.crc32(b"abcdef"))
+    writer.commit(6, crc32c(b"abcdef"))
     assert (tmp_path / "x.h5").read_bytes() == b"abcdef"
-    assert verified_record(tmp_path, "x.h5") == {**source, "crc32": zlib.crc32(b"abcdef")}
+    assert verified_record(tmp_path, "x.h5") == {**source, "crc32c": crc32c(b"abcdef")}
 
     writer = StagedFileWriter(tmp_path, "y.h5", source=source)
     writer.write(b"abcdeX")
     with pytest.raises(OSError, match="y.h5: staged copy does not match the source"):
-        writer.commit(6, zlib.crc32(b"abcdef"))
+        writer.commit(6, crc32c(b"abcdef"))
     assert sorted(p.name for p in tmp_path.iterdir()) == [RECORD_DIR, "x.h5"]
 
 
@@ -142,14 +155,14 @@ def test_verified_record_rejects_corrupt_partial_and_unrecorded_files(tmp_path):
     for name in ("good.h5", "flipped.h5", "short.h5", "unrecorded.h5"):
         writer = StagedFileWriter(tmp_path, name, source={"source": name, "size": 8, "mtime_ns": 0})
         writer.write(b"12345678")
-        writer.commit(8, zlib.crc32(b"12345678"))
+        writer.commit(8, crc32c(b"12345678"))
     (tmp_path / "flipped.h5").write_bytes(b"12345679")
     (tmp_path / "short.h5").write_bytes(b"1234")
     (tmp_path / RECORD_DIR / "unrecorded.h5.json").unlink()
     assert verified_record(tmp_path, "good.h5") is not None
     for name in ("flipped.h5", "short.h5", "unrecorded.h5", "absent.h5"):
         assert verified_record(tmp_path, name) is None, name
-    assert file_checksum(tmp_path / "good.h5") == (8, zlib.crc32(b"12345678"))
+    assert file_checksum(tmp_path / "good.h5") == (8, crc32c(b"12345678"))
 
 
 def test_leftovers_of_a_killed_run_are_removed(tmp_path):
@@ -217,7 +230,7 @@ def test_full_disk_for_the_record_removes_the_verified_copy_too(tmp_path, monkey
     monkeypatch.setattr(transfer, "atomic_output", FullDisk)
     with pytest.raises(OSError, match=f"{RECORD_DIR}/x.h5.json: node-local disk full \\(Disk quota exceeded\\): "
                                       "the file needs [0-9]+ B, .* free"):
-        writer.commit(6, zlib.crc32(b"abcdef"))
+        writer.commit(6, crc32c(b"abcdef"))
     assert not (tmp_path / "x.h5").exists() and not list(tmp_path.glob(".*.tmp"))
 
 
