@@ -281,6 +281,8 @@ class Transfers:
     """Copies of files this rank owns that are already staged, intact and up to date."""
     owned_bytes: int
     """Size of the source files this rank owns, bytes."""
+    largest_read_bytes: int = 0
+    """Size of the largest source file this rank reads in this run, bytes."""
 
 
 def agree_on_transfers(comm, plan, node_dir) -> Transfers:
@@ -309,7 +311,8 @@ def agree_on_transfers(comm, plan, node_dir) -> Transfers:
                 replies[writer].append((i, signatures[i]))
     receives = {i: (owner, signature) for owner, replied in enumerate(comm.alltoall(replies))
                 for i, signature in replied}
-    return Transfers(sends, receives, already_staged, sum(sig["size"] for sig in signatures.values()))
+    return Transfers(sends, receives, already_staged, sum(sig["size"] for sig in signatures.values()),
+                     max((signatures[i]["size"] for i in sends), default=0))
 
 
 def human_bytes(n: float) -> str:
@@ -330,20 +333,42 @@ def check_free_space(node_comm, node_dir, bytes_to_write: int) -> None:
                                         f"{human_bytes(needed)} more, {human_bytes(free)} free")
 
 
-def _read_ahead(reader, plan, jobs, items: queue.Queue, free_buffers: queue.Queue) -> None:
+class BufferPool:
+    """At most ``count`` reusable buffers of ``size`` bytes, each made when first needed: one thread takes,
+    another gives back."""
+
+    def __init__(self, count: int, size: int):
+        self.free: queue.Queue = queue.Queue()
+        self.left, self.size = count, size
+
+    def take(self) -> bytearray:
+        """A free buffer; waits for one to be given back when all ``count`` are in use."""
+        try:
+            return self.free.get_nowait()
+        except queue.Empty:
+            if self.left > 0:
+                self.left -= 1
+                return bytearray(self.size)
+            return self.free.get()
+
+    def give(self, buffer: bytearray) -> None:
+        self.free.put(buffer)
+
+
+def _read_ahead(reader, plan, jobs, items: queue.Queue, pool: BufferPool) -> None:
     """Reader thread: put ("begin", i), ("chunk", i, memoryview, crc so far, its buffer), ("end", i, size, crc),
-    ("done",); takes each chunk's buffer from ``free_buffers``, where the main thread puts it back."""
+    ("done",); takes each chunk's buffer from ``pool``, to which the main thread gives it back."""
     try:
         for i in jobs:
             items.put(("begin", i))
             crc, size = 0, 0
             buffers = []
-            for chunk in reader.chunks(plan.sources[i], lambda: buffers.append(free_buffers.get()) or buffers[-1]):
+            for chunk in reader.chunks(plan.sources[i], lambda: buffers.append(pool.take()) or buffers[-1]):
                 crc = crc32c(chunk, crc)
                 size += len(chunk)
                 items.put(("chunk", i, chunk, crc, buffers.pop()))
             for buffer in buffers:  # the one taken for the empty read at the end of the file
-                free_buffers.put(buffer)
+                pool.give(buffer)
             items.put(("end", i, size, crc))
         items.put(("done",))
     except BaseException as error:  # handed to the main thread, which aborts the job
@@ -360,17 +385,19 @@ def _pause_hook(rank: int):
 class _Mover:
     """One rank's side of the transfer: owner (reads, sends, writes locally) and writer (receives, writes)."""
 
-    def __init__(self, comm, plan, node_dir, sends, receives, *, reader, total_bytes, show_progress):
+    def __init__(self, comm, plan, node_dir, sends, receives, *, reader, total_bytes, show_progress,
+                 largest_read_bytes=None):
         self.comm = comm.Dup()  # private message space
         self.me, self.names, self.node_dir = self.comm.rank, plan.names, node_dir
         self.sends, self.receives = sends, receives
         self.items: queue.Queue = queue.Queue(maxsize=READ_AHEAD_CHUNKS)
-        self.free_buffers: queue.Queue = queue.Queue()
+        # buffers no larger than the largest file read (+1 for the empty read at its end): small files, small buffers
+        buffer_bytes = reader.chunk_bytes if largest_read_bytes is None else min(reader.chunk_bytes,
+                                                                                 largest_read_bytes + 1)
+        self.buffers = BufferPool(READ_BUFFERS, buffer_bytes)
         self.reading_done = not sends
         if sends:
-            for _ in range(READ_BUFFERS):
-                self.free_buffers.put(bytearray(reader.chunk_bytes))
-            threading.Thread(target=_read_ahead, args=(reader, plan, sorted(sends), self.items, self.free_buffers),
+            threading.Thread(target=_read_ahead, args=(reader, plan, sorted(sends), self.items, self.buffers),
                              daemon=True).start()
         self.in_flight: deque = deque()  # (requests, buffer of the chunk, given back when they complete)
         self.small_sends: list = []
@@ -397,7 +424,7 @@ class _Mover:
         while True:
             busy = waited = False
             while self.in_flight and MPI.Request.Testall(self.in_flight[0][0]):
-                self.free_buffers.put(self.in_flight.popleft()[1])
+                self.buffers.give(self.in_flight.popleft()[1])
                 busy = True
             if not self.reading_done and len(self.in_flight) < MAX_CHUNKS_IN_FLIGHT:
                 try:
@@ -460,7 +487,7 @@ class _Mover:
             if remote:
                 self.in_flight.append((requests, buffer))  # the buffer is reused once every writer has it
             else:
-                self.free_buffers.put(buffer)
+                self.buffers.give(buffer)
         else:  # end
             size, crc = rest[1], rest[2]
             self.small_sends += [self.comm.isend((i, size, crc), dest=dest, tag=TAG_END) for dest in remote]
@@ -511,7 +538,7 @@ class _Mover:
 
 
 def transfer(comm, plan, node_dir, sends, receives, *, reader: SourceReader, total_bytes: int,
-             show_progress: bool = True) -> dict:
+             show_progress: bool = True, largest_read_bytes: int | None = None) -> dict:
     """Move the files: read and send what this rank owns, write what it is given; see the module doc.
 
     Parameters
@@ -520,11 +547,21 @@ def transfer(comm, plan, node_dir, sends, receives, *, reader: SourceReader, tot
         As agreed by :func:`agree_on_transfers`.
     total_bytes : int
         Bytes all ranks write, for rank 0's progress bar.
+    largest_read_bytes : int, optional
+        Size of the largest file this rank reads: chunk buffers are no larger.
 
     Returns this rank's counts: ``files_written``, ``bytes_written``, ``bytes_sent``.
     """
     return _Mover(comm, plan, node_dir, sends, receives, reader=reader, total_bytes=total_bytes,
-                  show_progress=show_progress).run()
+                  show_progress=show_progress, largest_read_bytes=largest_read_bytes).run()
+
+
+def quiet_barrier(comm, *, poll_s: float = 0.001) -> None:
+    """A barrier that sleeps while it waits: MPI's own collectives spin, and a rank done early would take
+    the CPU from the ranks still copying where ranks share cores."""
+    request = comm.Ibarrier()
+    while not request.Test():
+        time.sleep(poll_s)
 
 
 def stage(comm, plan, node_dir, *, node_comm, stats: bytes | None = None, chunk_bytes: int = 16 << 20,
@@ -554,7 +591,9 @@ def stage(comm, plan, node_dir, *, node_comm, stats: bytes | None = None, chunk_
     check_free_space(node_comm, node_dir, bytes_to_write)
     reader = SourceReader(chunk_bytes=chunk_bytes, rank=comm.rank, read_log=os.environ.get(READ_LOG_ENV))
     counts = transfer(comm, plan, node_dir, agreed.sends, agreed.receives, reader=reader,
-                      total_bytes=comm.allreduce(bytes_to_write), show_progress=show_progress)
+                      total_bytes=comm.allreduce(bytes_to_write), show_progress=show_progress,
+                      largest_read_bytes=agreed.largest_read_bytes)
+    quiet_barrier(comm)  # the collectives below spin
     mine = {**counts, "source_files_read": reader.files_read, "source_bytes_read": reader.bytes_read,
             "copies_already_staged": agreed.already_staged, "bytes_needed": agreed.owned_bytes}
     totals = {key: comm.allreduce(value) for key, value in mine.items()}
