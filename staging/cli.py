@@ -40,7 +40,7 @@ def stage_parser(parser) -> None:
         "(run it under mpirun/srun/jsrun with the ranks of the training job). Each rank gets "
         "--samples-per-rank training samples drawn with replacement (and validation samples without), "
         "every distinct file is read once from the shared file system and sent to the nodes needing it "
-        "over MPI, and written once per node. Files are verified (size, CRC-32) and renamed into place "
+        "over MPI, and written once per node. Files are verified (size, CRC-32C) and renamed into place "
         "when complete; running the same command again resumes and repairs.")
     parser.epilog = (
         "Writes to DIR on every node: the staged files, plan.json, stats.h5, stage_summary.json and, when all "

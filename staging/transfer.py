@@ -288,7 +288,7 @@ class Transfers:
 def agree_on_transfers(comm, plan, node_dir) -> Transfers:
     """Find the copies that are missing, partial, corrupt or outdated, in two all-to-all exchanges.
 
-    Each writer verifies its staged copies (size and CRC-32 against their records) and reports to the
+    Each writer verifies its staged copies (size and CRC-32C against their records) and reports to the
     owners; each owner compares the reports with its source files' size and modification time and
     tells the writers which files they will receive.
     """
