@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from staging.plan import (StagingPlan, assign_owners, list_sample_files, make_plan, sample_with_replacement,
-                          sample_without_replacement)
+from staging.plan import (RankPlan, StagingPlan, assign_owners, least_loaded_slots, make_plan, make_rank_plan,
+                          sample_with_replacement, sample_without_replacement)
 
 
 def sample_paths(n, folder="/pfs/samples", *, year=2000):
@@ -115,18 +115,33 @@ def test_no_samples_gives_an_empty_plan_and_validation_alone_works():
     assert len(only_validation.sources) == 4 and sorted(only_validation.owner) == [0, 0, 1, 1]
 
 
-def test_owner_is_on_a_node_that_needs_the_file_when_balance_allows():
-    # node 0 needs only files 0-3, node 1 only files 4-7: nobody should own a file it does not need
-    needing = [[0]] * 4 + [[1]] * 4
-    owner = assign_owners(needing, [0, 0, 1, 1])
-    assert [o // 2 for o in owner] == [0] * 4 + [1] * 4
-    assert sorted(owner) == [0, 0, 1, 1, 2, 2, 3, 3]
+def test_owner_is_on_the_preferred_node_when_balance_allows():
+    # node 0 is preferred by files 0-3, node 1 by files 4-7: dealt round-robin to each node's ranks
+    owner = assign_owners([0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 1, 1])
+    assert owner.tolist() == [0, 1, 0, 1, 2, 3, 2, 3]
 
 
-def test_owners_spill_to_other_nodes_only_when_the_needing_node_is_full():
-    owner = assign_owners([[0]] * 8, [0, 1, 1, 1])  # one rank on node 0 needs everything
-    loads = np.bincount(owner, minlength=4)
-    assert loads.max() == 2 and loads[0] == 2
+def test_owners_spill_to_the_least_loaded_ranks_only_when_the_preferred_node_is_full():
+    owner = assign_owners([0] * 8, [0, 1, 1, 1])  # one rank on node 0 is preferred by everything
+    assert owner.tolist() == [0, 0, 1, 2, 3, 1, 2, 3]
+    owner = assign_owners([1, 1, 1, 1, 1, 0], [0, 1, 2])  # node 1 (one rank) keeps 2
+    assert owner.tolist() == [1, 1, 2, 0, 2, 0]  # spilled 2, 3, 4: to rank 2 (0 files), 0 (1, lower), 2
+
+
+def test_least_loaded_slots_is_the_one_at_a_time_rule():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        load = rng.integers(0, 5, size=rng.integers(1, 6))
+        count = int(rng.integers(0, 12))
+        expected, current = [], load.copy()
+        for _ in range(count):  # one at a time, to the least loaded, lowest index on ties
+            j = min(range(len(current)), key=lambda j: (current[j], j))
+            expected.append(j)
+            current[j] += 1
+        assert least_loaded_slots(load, count).tolist() == expected
+    assert least_loaded_slots([0, 2, 1], 3, limit=2).tolist() == [0, 0, 2]
+    with pytest.raises(ValueError, match="4 items do not fit below 2 per rank"):
+        least_loaded_slots([0, 2, 1], 4, limit=2)
 
 
 def test_same_base_name_in_two_folders_is_an_error():
@@ -158,31 +173,6 @@ def test_loading_something_else_as_a_plan_names_the_file(tmp_path):
         StagingPlan.load(tmp_path / "plan.json")
 
 
-def test_list_sample_files_from_a_directory_and_from_a_list(tmp_path):
-    for name in ["data-2000-01-01-01-1.h5", "data-2000-01-01-00-1.h5", "stats.h5", "notes.txt"]:
-        (tmp_path / name).write_bytes(b"x")
-    assert [p.rsplit("/", 1)[1] for p in list_sample_files(tmp_path)] == [
-        "data-2000-01-01-00-1.h5", "data-2000-01-01-01-1.h5"]
-    listing = tmp_path / "train.txt"
-    listing.write_text(f"# training\ndata-2000-01-01-01-1.h5  # first\n\n{tmp_path}/data-2000-01-01-00-1.h5\n")
-    assert list_sample_files(listing) == [str(tmp_path / "data-2000-01-01-01-1.h5"),
-                                          str(tmp_path / "data-2000-01-01-00-1.h5")]
-
-
-def test_list_sample_files_errors_name_the_path(tmp_path):
-    with pytest.raises(ValueError, match="missing: no such directory or file list"):
-        list_sample_files(tmp_path / "missing")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="empty: no data-\\*.h5 sample files"):
-        list_sample_files(tmp_path / "empty")
-    (tmp_path / "list.txt").write_text("\n# nothing\n")
-    with pytest.raises(ValueError, match="list.txt: the file list is empty"):
-        list_sample_files(tmp_path / "list.txt")
-    (tmp_path / "binary.txt").write_bytes(b"\x89HDF\xff\xfe")
-    with pytest.raises(ValueError, match="binary.txt: not a text file"):
-        list_sample_files(tmp_path / "binary.txt")
-
-
 def test_balance_holds_for_a_large_plan():
     plan = make_plan(sample_paths(3000), n_ranks=96, samples_per_rank=50, seed=0,
                      node_of_rank=[r // 6 for r in range(96)])
@@ -191,3 +181,54 @@ def test_balance_holds_for_a_large_plan():
     # most files are owned on a node that needs them
     on_needing_node = sum(plan.node_of_rank[o] in plan.writers[i] for i, o in enumerate(plan.owner))
     assert on_needing_node / len(plan.sources) > 0.95
+
+
+RANK_PLAN_CASES = {
+    "4 ranks on 2 nodes, validation": dict(n_files=40, samples=10, layout=[0, 0, 1, 1], validation=12),
+    "7 ranks on 3 uneven nodes": dict(n_files=25, samples=7, layout=["a", "a", "a", "a", "b", "c", "c"], validation=0),
+    "one rank": dict(n_files=5, samples=9, layout=[0], validation=3),
+    "6 ranks, own nodes, fewer files than draws": dict(n_files=8, samples=30, layout=None, validation=4),
+    "12 ranks on 3 nodes, many files": dict(n_files=500, samples=20, layout=[r // 4 for r in range(12)], validation=30),
+}
+
+
+@pytest.mark.parametrize("block_ranks", [1, 3, 1024])
+@pytest.mark.parametrize("case", RANK_PLAN_CASES.values(), ids=RANK_PLAN_CASES.keys())
+def test_each_rank_computes_alone_its_part_of_the_global_plan(case, block_ranks):
+    n_ranks = len(case["layout"]) if case["layout"] else 6
+    arguments = dict(n_ranks=n_ranks, samples_per_rank=case["samples"], seed=11,
+                     validation_files=sample_paths(case["validation"], "/pfs/val", year=2010),
+                     node_of_rank=case["layout"])
+    plan = make_plan(sample_paths(case["n_files"]), **arguments)
+    parts = [make_rank_plan(sample_paths(case["n_files"]), rank=rank, block_ranks=block_ranks, **arguments)
+             for rank in range(n_ranks)]
+    for rank, part in enumerate(parts):
+        assert part == plan.for_rank(rank)
+    # the union of the parts is the plan: every file owned once, every (file, node) copy written once
+    assert sorted(i for part in parts for i in part.owned) == list(range(len(plan.sources)))
+    copies = {(i, part.node): part.writer[i] for part in parts for i in part.writer}
+    assert copies == {(i, node): rank for i, writers in enumerate(plan.writers) for node, rank in writers.items()}
+    assert {r: part.train[r] for part in parts for r in part.train} == dict(enumerate(plan.train))
+    assert {i: path for part in parts for i, path in part.sources.items()} == dict(enumerate(plan.sources))
+
+
+def test_rank_plan_of_a_node_names_only_its_files_and_round_trips(tmp_path):
+    files = sample_paths(400)
+    part = make_rank_plan(files, rank=5, n_ranks=8, samples_per_rank=10, seed=2, node_of_rank=[r // 2 for r in range(8)])
+    assert part.ranks_on_node == (4, 5) and part.node == 2
+    node_files = part.needed_by_rank(4) | part.needed_by_rank(5)
+    assert set(part.writer) == set(part.owner) == node_files
+    assert set(part.sources) == node_files | set(part.owned) and len(part.sources) < part.n_sources
+    assert set(part.manifest()["ranks"]) == {"4", "5"} and part.manifest()["n_ranks"] == 8
+    part.save(tmp_path / "plan.json")
+    assert RankPlan.load(tmp_path / "plan.json") == part
+    with pytest.raises(ValueError, match="rank 8 is not one of the 8 ranks"):
+        make_rank_plan(files, rank=8, n_ranks=8, samples_per_rank=10)
+
+
+def test_drawing_in_blocks_continues_one_random_stream():
+    """What make_rank_plan relies on: numpy's bounded integers drawn block by block are the one-shot draw."""
+    whole = sample_with_replacement(63_000, n_ranks=50, samples_per_rank=7, seed=4)
+    rng = np.random.default_rng([4, 0])
+    blocks = np.concatenate([rng.integers(0, 63_000, size=(n, 7)) for n in (1, 20, 29)])
+    assert (blocks == whole).all()

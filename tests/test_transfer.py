@@ -10,20 +10,22 @@ import errno
 import filecmp
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
-import zlib
 from collections import Counter
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from crc32c import crc32c
 
 from climseg.contract import DATA_KEY, LABELS_KEY, STATS_KEYS, sample_file_name
-from staging.plan import StagingPlan, list_sample_files, make_plan
-from staging.transfer import (READ_LOG_ENV, RECORD_DIR, SourceReader, StagedFileWriter, file_checksum,
+from climseg.samples import resolve_samples
+from staging.plan import RankPlan, make_plan
+from staging.transfer import (PAUSE_HOOK_ENV, READ_LOG_ENV, RECORD_DIR, SourceReader, StagedFileWriter, file_checksum,
                               human_bytes, remove_leftovers, source_signature, verified_record)
 
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
@@ -73,7 +75,7 @@ def staged_samples(node_dir: Path) -> set[str]:
     return {p.name for p in node_dir.glob("data-*.h5")}
 
 
-def assert_node_holds_exactly_its_files(plan: StagingPlan, node: int, node_dir: Path):
+def assert_node_holds_exactly_its_files(plan, node: int, node_dir: Path):
     expected = {plan.names[i] for rank in plan.ranks_on_node(node) for i in plan.needed_by_rank(rank)}
     assert staged_samples(node_dir) == expected
     for i, name in enumerate(plan.names):
@@ -81,8 +83,15 @@ def assert_node_holds_exactly_its_files(plan: StagingPlan, node: int, node_dir: 
             assert filecmp.cmp(plan.sources[i], node_dir / name, shallow=False), name
     assert not list(node_dir.glob(".*.tmp"))
     manifest = json.loads((node_dir / "manifest.json").read_text())
-    assert manifest["ranks"] == plan.manifest()["ranks"]
-    assert manifest["node"] == node
+    ranks = plan.ranks_on_node(node)
+    assert manifest["ranks"] == {str(r): plan.manifest()["ranks"][str(r)] for r in ranks}  # this node's ranks only
+    assert manifest["node"] == node and manifest["n_ranks"] == plan.n_ranks
+    assert RankPlan.load(node_dir / "plan.json") == plan.for_rank(ranks[0])  # the plan of the node's first rank
+
+
+def sample_list(source) -> list[str]:
+    """The sample paths ``climseg stage`` resolves from ``source``, as the plan takes them."""
+    return [str(path) for path in resolve_samples(source)]
 
 
 def read_log(path: Path) -> Counter:
@@ -99,6 +108,19 @@ def test_source_reader_counts_files_and_bytes_and_names_unreadable_files(tmp_pat
     assert (tmp_path / "log").read_text() == f"0 {tmp_path / 'a'}\n"
     with pytest.raises(OSError, match="missing.h5: cannot read the source file"):
         list(reader.chunks(tmp_path / "missing.h5"))
+
+
+def test_source_reader_fills_the_buffers_it_is_given_and_the_checksum_is_crc32c(tmp_path):
+    data = os.urandom(2500)
+    (tmp_path / "a").write_bytes(data)
+    pool = [bytearray(1000) for _ in range(4)]
+    taken = []
+    reader = SourceReader(chunk_bytes=1000)
+    chunks = [bytes(chunk) for chunk in reader.chunks(tmp_path / "a", lambda: taken.append(pool[len(taken)]) or taken[-1])]
+    assert b"".join(chunks) == data and len(taken) == 4  # 3 chunks and the empty read at the end
+    assert bytes(pool[2][:500]) == data[2000:]  # read straight into the caller's buffers
+    assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C (Castagnoli) check value, not zlib's CRC-32
+    assert file_checksum(tmp_path / "a", chunk_bytes=1000) == (2500, crc32c(data))
 
 
 def test_source_signature_names_missing_and_irregular_sources(tmp_path):
@@ -118,14 +140,14 @@ def test_staged_file_is_renamed_into_place_only_when_it_matches(tmp_path):
     writer.write(b"abc")
     assert not (tmp_path / "x.h5").exists()
     writer.write(b"def")
-    writer.commit(6, zlib.crc32(b"abcdef"))
+    writer.commit(6, crc32c(b"abcdef"))
     assert (tmp_path / "x.h5").read_bytes() == b"abcdef"
-    assert verified_record(tmp_path, "x.h5") == {**source, "crc32": zlib.crc32(b"abcdef")}
+    assert verified_record(tmp_path, "x.h5") == {**source, "crc32c": crc32c(b"abcdef")}
 
     writer = StagedFileWriter(tmp_path, "y.h5", source=source)
     writer.write(b"abcdeX")
     with pytest.raises(OSError, match="y.h5: staged copy does not match the source"):
-        writer.commit(6, zlib.crc32(b"abcdef"))
+        writer.commit(6, crc32c(b"abcdef"))
     assert sorted(p.name for p in tmp_path.iterdir()) == [RECORD_DIR, "x.h5"]
 
 
@@ -133,14 +155,14 @@ def test_verified_record_rejects_corrupt_partial_and_unrecorded_files(tmp_path):
     for name in ("good.h5", "flipped.h5", "short.h5", "unrecorded.h5"):
         writer = StagedFileWriter(tmp_path, name, source={"source": name, "size": 8, "mtime_ns": 0})
         writer.write(b"12345678")
-        writer.commit(8, zlib.crc32(b"12345678"))
+        writer.commit(8, crc32c(b"12345678"))
     (tmp_path / "flipped.h5").write_bytes(b"12345679")
     (tmp_path / "short.h5").write_bytes(b"1234")
     (tmp_path / RECORD_DIR / "unrecorded.h5.json").unlink()
     assert verified_record(tmp_path, "good.h5") is not None
     for name in ("flipped.h5", "short.h5", "unrecorded.h5", "absent.h5"):
         assert verified_record(tmp_path, name) is None, name
-    assert file_checksum(tmp_path / "good.h5") == (8, zlib.crc32(b"12345678"))
+    assert file_checksum(tmp_path / "good.h5") == (8, crc32c(b"12345678"))
 
 
 def test_leftovers_of_a_killed_run_are_removed(tmp_path):
@@ -152,24 +174,64 @@ def test_leftovers_of_a_killed_run_are_removed(tmp_path):
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):
-    """A 64 KiB tmpfs, where the machine allows mounting one."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=True)
+def tiny_disk(small_tmpfs):
+    """The 64 KiB tmpfs of ``small_tmpfs``, for the tests that need a real small disk."""
+    if small_tmpfs is None:
+        pytest.skip("cannot mount a small tmpfs here (needs root); "
+                    "test_full_disk_while_writing_a_staged_file_is_one_line_and_leaves_nothing_named covers it")
+    return small_tmpfs
 
 
-def test_full_disk_while_writing_is_reported_as_such(tiny_disk):
-    writer = StagedFileWriter(tiny_disk, "big.h5", source={"source": "big.h5", "size": 0, "mtime_ns": 0})
-    with pytest.raises(OSError, match="tiny: node-local disk full .* while writing big.h5") as error:
-        for _ in range(100):
+def test_full_disk_while_writing_a_staged_file_is_one_line_and_leaves_nothing_named(small_tmpfs, tmp_path,
+                                                                                  monkeypatch):
+    """A real full disk (64 KiB tmpfs) where the machine allows mounting one, else ENOSPC injected at the write."""
+    node_dir = small_tmpfs
+    if node_dir is None:
+        node_dir = tmp_path / "local"
+        node_dir.mkdir()
+        real_open = open
+
+        def full_after_32_kib(path, mode="r", *args, **kwargs):
+            if "a" in mode and os.path.exists(path) and os.path.getsize(path) >= 32 << 10:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_open(path, mode, *args, **kwargs)
+        monkeypatch.setattr("builtins.open", full_after_32_kib)
+    size = 400 << 10
+    writer = StagedFileWriter(node_dir, "big.h5", source={"source": "/pfs/big.h5", "size": size, "mtime_ns": 0})
+    with pytest.raises(OSError) as error:
+        for _ in range(size // 4096):
             writer.write(b"x" * 4096)
-    assert error.value.errno == errno.ENOSPC
-    assert not list(tiny_disk.iterdir())
+    message = error.value.strerror  # what `climseg stage` prints after "error: rank R: "
+    assert error.value.errno == errno.ENOSPC and "\n" not in message
+    assert message.startswith(f"{node_dir / 'big.h5'}: node-local disk full (No space left on device): "
+                              f"the file needs {human_bytes(size)}, ")
+    assert message.endswith(" free") and 0 < writer.size < size
+    if small_tmpfs is not None:  # the free space of the real disk, the partial copy removed: 64 KiB
+        assert message.endswith(f", {human_bytes(64 << 10)} free")
+    assert not [p for p in node_dir.rglob("*") if p.is_file()]  # no temporary file left, nothing named
+
+
+def test_full_disk_for_the_record_removes_the_verified_copy_too(tmp_path, monkeypatch):
+    """The record is written before the file is renamed into place: a named file always has its record."""
+    import staging.transfer as transfer
+
+    writer = StagedFileWriter(tmp_path, "x.h5", source={"source": "/pfs/x.h5", "size": 6, "mtime_ns": 1})
+    writer.write(b"abcdef")
+
+    class FullDisk:
+        def __init__(self, path):
+            pass
+
+        def __enter__(self):
+            raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+
+        def __exit__(self, *exc):
+            return False
+    monkeypatch.setattr(transfer, "atomic_output", FullDisk)
+    with pytest.raises(OSError, match=f"{RECORD_DIR}/x.h5.json: node-local disk full \\(Disk quota exceeded\\): "
+                                      "the file needs [0-9]+ B, .* free"):
+        writer.commit(6, crc32c(b"abcdef"))
+    assert not (tmp_path / "x.h5").exists() and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_human_bytes():
@@ -191,14 +253,14 @@ def test_single_process_without_mpirun_stages_and_reports_bad_input(sources, tmp
     result = subprocess.run([*CLIMSEG, *stage_args(sources / "train", tmp_path / "local", "--no-progress")],
                             capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, result.stderr
-    plan = make_plan(list_sample_files(sources / "train"), n_ranks=1, samples_per_rank=12, seed=4)
+    plan = make_plan(sample_list(sources / "train"), n_ranks=1, samples_per_rank=12, seed=4)
     assert_node_holds_exactly_its_files(plan, 0, tmp_path / "local")
     assert "climseg stage: staged" in result.stdout
 
     result = subprocess.run([*CLIMSEG, *stage_args(tmp_path / "nowhere", tmp_path / "local")],
                             capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 2
-    assert "nowhere: no such directory or file list" in result.stderr
+    assert "nowhere: no such directory, sample file or file list" in result.stderr
 
 
 @pytest.mark.mpi
@@ -209,10 +271,9 @@ def test_two_ranks_on_one_node_with_validation_and_stats(sources, tmp_path):
                       "--validation-samples-per-rank", "2", "--stats", str(stats))
     result = run_stage(2, args, env={READ_LOG_ENV: str(log)})
     assert result.returncode == 0, result.stderr
-    plan = make_plan(list_sample_files(sources / "train"), n_ranks=2, samples_per_rank=12, seed=4,
-                     validation_files=list_sample_files(sources / "validation"), validation_samples_per_rank=2,
+    plan = make_plan(sample_list(sources / "train"), n_ranks=2, samples_per_rank=12, seed=4,
+                     validation_files=sample_list(sources / "validation"), validation_samples_per_rank=2,
                      node_of_rank=[0, 0])
-    assert StagingPlan.load(node_dir / "plan.json") == plan
     assert_node_holds_exactly_its_files(plan, 0, node_dir)
     assert read_log(log) == Counter(plan.sources)  # every needed file read once
     assert filecmp.cmp(stats, node_dir / "stats.h5", shallow=False)
@@ -231,7 +292,7 @@ def two_nodes(sources, tmp_path_factory):
     args = stage_args(sources / "train", str(root / "node$NODE"), "--no-progress")
     log = root / "reads.log"
     first = run_stage(4, args, nodes_of_two=True, env={READ_LOG_ENV: str(log)})
-    plan = make_plan(list_sample_files(sources / "train"), n_ranks=4, samples_per_rank=12, seed=4,
+    plan = make_plan(sample_list(sources / "train"), n_ranks=4, samples_per_rank=12, seed=4,
                      node_of_rank=[0, 0, 1, 1])
     return {"root": root, "args": args, "log": log, "first": first, "plan": plan}
 
@@ -242,7 +303,6 @@ def test_four_ranks_on_two_nodes_read_each_file_once_and_write_it_once_per_node(
     assert first.returncode == 0, first.stderr
     for node in (0, 1):
         assert_node_holds_exactly_its_files(plan, node, root / f"node{node}")
-        assert StagingPlan.load(root / f"node{node}" / "plan.json") == plan
     assert read_log(two_nodes["log"]) == Counter(plan.sources)
     summary = json.loads((root / "node1" / "stage_summary.json").read_text())
     assert summary["source_files_read"] == len(plan.sources)
@@ -287,24 +347,52 @@ def test_rerun_skips_verified_files_and_replaces_corrupt_partial_and_outdated_on
 
 
 @pytest.mark.mpi
-def test_killed_run_ends_the_job_and_resumes_to_the_same_result(sources, tmp_path):
+def test_a_rank_killed_outright_ends_the_job_naming_it_and_a_rerun_resumes_from_what_is_verified(
+        sources, tmp_path, mpi_rank_pid):
+    """SIGKILL from outside (as the OOM killer or a node failure does) to rank 1 of 4 on 2 simulated nodes,
+    while it holds files half sent and half received (it stops after writing 2 files; the others wait)."""
     args = stage_args(sources / "train", str(tmp_path / "node$NODE"), "--no-progress")
-    started = time.monotonic()
-    killed = run_stage(4, args, nodes_of_two=True, env={"CLIMSEG_STAGE_TEST_KILL": "1:2"})
-    assert killed.returncode != 0
-    assert time.monotonic() - started < 30
-    assert not (tmp_path / "node0" / "manifest.json").exists()  # an unfinished staging is never advertised
+    marker = os.getpid()
+    script = 'export NODE=$((OMPI_COMM_WORLD_RANK / 2)); exec "$@"'
+    command = [*MPIRUN, "-x", "CLIMSEG_TEST_JOB", "-np", "4", "sh", "-c", script, "sh", *CLIMSEG, *args,
+               "--node-id-from-env", "NODE"]
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "CLIMSEG_TEST_JOB": str(marker), PAUSE_HOOK_ENV: "1:2"})
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(staged_samples(tmp_path / "node0")) < 2 and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.5)  # rank 1 is now stopped after its second file
+        victim = mpi_rank_pid(marker, 1)
+        assert victim is not None and job.poll() is None, "the job ended before a rank could be killed"
+        os.kill(victim, signal.SIGKILL)
+        killed = time.monotonic()
+        _, stderr = job.communicate(timeout=TIMEOUT_S)
+        seconds_to_exit = time.monotonic() - killed
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode != 0
+    assert seconds_to_exit < 10, seconds_to_exit  # measured: 0.28 s here
+    assert "rank 1" in stderr and ("signal 9" in stderr or "Killed" in stderr), stderr[-2000:]
+    for node in (0, 1):  # an unfinished staging is never advertised, and nothing half-written has a name
+        assert not (tmp_path / f"node{node}" / "manifest.json").exists()
+        for name in staged_samples(tmp_path / f"node{node}"):
+            assert verified_record(tmp_path / f"node{node}", name) is not None, name
+    kept = sum(len(staged_samples(tmp_path / f"node{node}")) for node in (0, 1))
+    assert kept >= 2
+
     log = tmp_path / "reads.log"
     resumed = run_stage(4, args, nodes_of_two=True, env={READ_LOG_ENV: str(log)})
     assert resumed.returncode == 0, resumed.stderr
-    plan = make_plan(list_sample_files(sources / "train"), n_ranks=4, samples_per_rank=12, seed=4,
+    plan = make_plan(sample_list(sources / "train"), n_ranks=4, samples_per_rank=12, seed=4,
                      node_of_rank=[0, 0, 1, 1])
     for node in (0, 1):
         assert_node_holds_exactly_its_files(plan, node, tmp_path / f"node{node}")
     reads = read_log(log)
     assert max(reads.values()) == 1 and set(reads) <= set(plan.sources)
     summary = json.loads((tmp_path / "node0" / "stage_summary.json").read_text())
-    assert summary["copies_already_staged"] >= 2  # what the killed run finished was kept
+    assert summary["copies_already_staged"] == kept  # what the killed run finished was kept, not copied again
     assert summary["files_written"] + summary["copies_already_staged"] == summary["copies_needed"]
 
 
@@ -312,8 +400,8 @@ def test_killed_run_ends_the_job_and_resumes_to_the_same_result(sources, tmp_pat
 def test_unreadable_source_file_aborts_the_job_naming_the_file(tmp_path):
     src = tmp_path / "src"
     write_samples(src, 3)
-    broken = src / "data-2000-01-01-03-1.h5"
-    broken.symlink_to(tmp_path / "gone.h5")  # listed, but cannot be read
+    (src / "data-2000-01-01-03-1.h5").symlink_to(tmp_path / "gone.h5")  # found, but cannot be read
+    broken = tmp_path / "gone.h5"  # sample paths are resolved: the error names the link's target
     started = time.monotonic()
     result = run_stage(2, stage_args(src, tmp_path / "local", samples=20))
     assert result.returncode != 0
@@ -324,17 +412,20 @@ def test_unreadable_source_file_aborts_the_job_naming_the_file(tmp_path):
 @pytest.mark.mpi
 def test_source_file_failing_while_it_is_read_aborts_the_job_naming_the_file(tmp_path):
     """A source that passes the check before the transfer (a regular file) but fails when the owner's
-    reader thread reads it: /proc/self/mem reads as EIO. The error crosses from the reader thread to
-    the main thread and aborts the job; no rank waits for the file forever."""
+    reader thread reads it: a process's memory (/proc/PID/mem, listed through a link named like a sample)
+    reads as EIO at offset 0. The error crosses from the reader thread to the main thread and aborts the
+    job; no rank waits for the file forever."""
+    memory = Path(f"/proc/{os.getpid()}/mem")  # this test's process: alive while the job runs
+    (tmp_path / "memory.h5").symlink_to(memory)
     listing = tmp_path / "train.txt"
-    listing.write_text("".join(f"{path}\n" for path in [*write_samples(tmp_path / "src", 3), "/proc/self/mem"]))
-    plan = make_plan(list_sample_files(listing), n_ranks=2, samples_per_rank=20, seed=4, node_of_rank=[0, 0])
-    assert "/proc/self/mem" in plan.sources
+    listing.write_text("".join(f"{path}\n" for path in [*write_samples(tmp_path / "src", 3), "memory.h5"]))
+    plan = make_plan(sample_list(listing), n_ranks=2, samples_per_rank=20, seed=4, node_of_rank=[0, 0])
+    assert str(memory) in plan.sources
     started = time.monotonic()
     result = run_stage(2, stage_args(listing, tmp_path / "local", samples=20))
     assert result.returncode != 0
     assert time.monotonic() - started < 30
-    assert "/proc/self/mem: cannot read the source file" in result.stderr
+    assert f"{memory}: cannot read the source file" in result.stderr
     assert not (tmp_path / "local" / "manifest.json").exists()
 
 
@@ -344,3 +435,27 @@ def test_node_local_disk_too_small_is_reported_before_copying(sources, tiny_disk
     assert result.returncode != 0
     assert f"{tiny_disk / 'stage'}: node-local disk too small: this node needs" in result.stderr
     assert not staged_samples(tiny_disk / "stage")
+
+
+@pytest.mark.mpi
+def test_disk_filling_up_during_staging_ends_the_job_with_one_line_and_nothing_half_written(tiny_disk, tmp_path):
+    """The free-space check passes (the sources' bytes fit), but tmpfs rounds every file up to 4 KiB pages:
+    the disk fills up while staged files are written, as when another job writes to the same disk."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for k in range(12):
+        (src / f"data-2000-01-0{1 + k // 8}-0{k % 8}-1.h5").write_bytes(os.urandom(4097))  # 2 pages each
+    node_dir = tiny_disk / "stage"
+    result = subprocess.run([*CLIMSEG, *stage_args(src, node_dir, samples=200, seed=1), "--no-progress"],
+                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith(f"climseg stage: error: {node_dir}/"), result.stderr
+    assert "node-local disk full (No space left on device): the file needs " in errors[0]
+    assert errors[0].endswith(" free")
+    assert not (node_dir / "manifest.json").exists()
+    assert not list(node_dir.rglob(".*.tmp"))
+    staged = staged_samples(node_dir)
+    assert 0 < len(staged) < 12
+    for name in staged:  # every named file is complete and recorded
+        assert verified_record(node_dir, name) is not None and (node_dir / name).read_bytes() == (src / name).read_bytes()

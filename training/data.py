@@ -157,14 +157,16 @@ def _manifest_files(manifest: Path, *, rank: int, size: int, split: str) -> list
     if split not in ("train", "validation"):
         raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
     try:
-        ranks = json.loads(manifest.read_text())["ranks"]
+        content = json.loads(manifest.read_text())
+        ranks = content["ranks"]  # a node's manifest lists its own ranks; "n_ranks" counts all of them
+        n_ranks = content.get("n_ranks", len(ranks))
         entry = ranks[str(rank)]
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ValueError(f"{manifest}: not a JSON staging manifest")
     except (KeyError, TypeError):
         raise ValueError(f"{manifest}: no entry for rank {rank} under 'ranks'")
-    if len(ranks) != size:
-        raise ValueError(f"{manifest}: staged for {len(ranks)} ranks, but this job has {size}")
+    if n_ranks != size:
+        raise ValueError(f"{manifest}: staged for {n_ranks} ranks, but this job has {size}")
     if split not in entry:
         raise ValueError(f"{manifest}: rank {rank} has no '{split}' list")
     return [manifest.parent / name for name in entry[split]]
