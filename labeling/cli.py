@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from climseg.cli import CommandError
+from climseg.samples import SOURCES_HELP, resolve_samples
 
 
 # ---------------------------------------------------------------------------------------------- label
@@ -113,8 +114,7 @@ def stats_parser(parser) -> None:
         "Per-channel statistics of sample files (stats.h5: climate/count, mean, sqmean, minval, maxval, "
         "each (16,) float64) and the class frequencies of their labels (climate/class_counts, "
         "climate/class_frequencies), in one streaming pass.")
-    parser.add_argument("samples", nargs="*", metavar="SAMPLES",
-                        help="directories of data-*.h5 files (searched recursively), sample files, or .txt lists")
+    parser.add_argument("samples", nargs="*", metavar="SAMPLES", help=f"sample sources: {SOURCES_HELP}")
     parser.add_argument("--out", required=True, metavar="stats.h5", help="statistics file to write")
 
 
@@ -122,17 +122,14 @@ def stats_command(args) -> int:
     """Run ``climseg stats``."""
     from tqdm import tqdm
 
-    from climseg.split import find_samples
     from labeling.stats import compute_stats, write_stats
 
     if not args.samples:
-        raise CommandError("no samples given (directories, sample files or .txt lists)")
+        raise CommandError(f"no samples given ({SOURCES_HELP})")
     try:
-        paths = find_samples(args.samples)
+        paths = resolve_samples(args.samples)
     except (OSError, ValueError) as error:
         raise CommandError(str(error)) from None
-    if not paths:
-        raise CommandError(f"{' '.join(args.samples)}: no sample files (data-*.h5) found")
     try:
         with tqdm(total=len(paths), unit="file", desc="stats") as bar:
             stats = compute_stats(paths, on_file=lambda: bar.update(1))

@@ -46,3 +46,65 @@ def test_a_user_error_is_one_line_and_exit_code_2(tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("climseg stats: error:") and "missing-dir" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------------------------- sample sources
+@pytest.fixture(scope="module")
+def nested_samples(tiny_trained_run, tmp_path_factory):
+    """The tiny run's 8 samples spread over nested folders (as a workflow writes them: one folder per
+    input file or year), plus a text list naming two of them by paths relative to the list's folder."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("nested")
+    samples = sorted(tiny_trained_run["samples"].glob("data-*.h5"))
+    for i, sample in enumerate(samples):
+        folder = root / "samples" / ("2000" if i < 4 else "2001/late")
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sample, folder / sample.name)
+    (root / "lists").mkdir()
+    (root / "lists" / "two.txt").write_text(f"# two samples\n../samples/2000/{samples[0].name}\n\n"
+                                            f"../samples/2001/late/{samples[-1].name}  # the last\n")
+    return {"dir": root / "samples", "list": root / "lists" / "two.txt", "count": len(samples),
+            "run": tiny_trained_run["run"], "stats": tiny_trained_run["stats"]}
+
+
+def test_stats_and_split_read_a_nested_directory(nested_samples, tmp_path, capsys):
+    assert cli.main(["stats", str(nested_samples["dir"]), "--out", str(tmp_path / "stats.h5")]) == 0
+    assert f"{nested_samples['count']} sample(s)" in capsys.readouterr().out
+    assert cli.main(["stats", str(nested_samples["list"]), "--out", str(tmp_path / "two.h5")]) == 0
+    assert "2 sample(s)" in capsys.readouterr().out
+    assert cli.main(["split", str(nested_samples["dir"]), "--out", str(tmp_path / "split"),
+                     "--block-hours", "6"]) == 0
+    listed = sum(len((tmp_path / "split" / f"{s}.txt").read_text().split()) for s in ("train", "validation", "test"))
+    assert listed == nested_samples["count"]
+
+
+def test_predict_and_evaluate_read_a_nested_directory_and_a_relative_list(nested_samples, tmp_path, capsys):
+    run = str(nested_samples["run"])
+    assert cli.main(["predict", "--run", run, str(nested_samples["list"]), "--out", str(tmp_path / "p"),
+                     "--no-progress"]) == 0
+    assert len(list((tmp_path / "p").glob("data-*.h5"))) == 2
+    assert cli.main(["evaluate", "--run", run, "--data", str(nested_samples["dir"]), "--out",
+                     str(tmp_path / "r.json"), "--no-progress"]) == 0
+    assert f"{nested_samples['count']} samples, mean IoU" in capsys.readouterr().out
+
+
+@pytest.mark.xfail(reason="training/loop.py reads --data through training.data.resolve_sample_files (owned by the "
+                          "data-package branch): it must delegate to climseg.samples.rank_samples", strict=False)
+def test_train_reads_a_nested_directory(nested_samples, tmp_path):
+    assert cli.main(["train", "--data", str(nested_samples["dir"]), "--stats", str(nested_samples["stats"]),
+                     "--model-preset", "small", "--crop", "44", "68", "--out", str(tmp_path / "run"),
+                     "--batch-size", "2", "--epochs", "1", "--steps-per-epoch", "1", "--read-workers", "1",
+                     "--no-deterministic", "--no-progress"]) == 0
+
+
+@pytest.mark.parametrize("name", ["stats", "split", "predict", "evaluate", "train"])
+def test_every_sample_reading_command_documents_the_same_sources(name):
+    import argparse
+
+    from climseg.samples import SOURCES_HELP
+
+    module = importlib.import_module(cli.COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"climseg {name}")
+    getattr(module, f"{name}_parser")(parser)
+    assert " ".join(SOURCES_HELP.split()) in " ".join(parser.format_help().split())
