@@ -22,7 +22,7 @@ def label_parser(parser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="directory for the sample files")
     parser.add_argument("--config", metavar="LABEL.yaml",
                         help="labelling parameters (YAML: ivt/ar/tc sections; missing keys keep their defaults)")
-    parser.add_argument("--workers", type=int, default=1, help="files labelled in parallel processes")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="files labelled in parallel processes")
     parser.add_argument("--run", type=int, default=1, help="ensemble run R in the sample names")
     add_label_rerun_options(parser)
 
@@ -81,8 +81,8 @@ def label_command(args) -> int:
         raise CommandError(f"{args.out}: cannot create the output directory ({error.strerror or error})") from None
 
     failed = 0
-    with tqdm(total=len(paths), unit="file", desc="files", position=0) as files_bar, \
-            tqdm(unit="step", desc="time steps", position=1) as steps_bar:
+    with tqdm(total=len(paths), unit="file", desc="files", position=0, disable=not args.progress) as files_bar, \
+            tqdm(unit="step", desc="time steps", position=1, disable=not args.progress) as steps_bar:
         def on_file(result):
             nonlocal failed
             failed += result.error is not None
@@ -131,7 +131,7 @@ def stats_command(args) -> int:
     except (OSError, ValueError) as error:
         raise CommandError(str(error)) from None
     try:
-        with tqdm(total=len(paths), unit="file", desc="stats") as bar:
+        with tqdm(total=len(paths), unit="file", desc="stats", disable=not args.progress) as bar:
             stats = compute_stats(paths, on_file=lambda: bar.update(1))
         write_stats(args.out, stats)
     except (OSError, ValueError) as error:

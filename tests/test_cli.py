@@ -108,3 +108,59 @@ def test_every_sample_reading_command_documents_the_same_sources(name):
     parser = argparse.ArgumentParser(prog=f"climseg {name}")
     getattr(module, f"{name}_parser")(parser)
     assert " ".join(SOURCES_HELP.split()) in " ".join(parser.format_help().split())
+
+
+# ------------------------------------------------------------------------------------- common options
+@pytest.mark.parametrize("name", sorted(cli.COMMANDS))
+def test_every_command_has_the_common_options(name):
+    parser = cli.command_parser(name)
+    text = parser.format_help()
+    for shown in ("--no-progress", "-v, --verbose", "-q, --quiet"):
+        assert shown in text, f"climseg {name} --help lacks {shown}"
+    assert parser.parse_args(_required_args(parser) + ["-q"]).quiet
+
+
+@pytest.mark.parametrize("name", sorted(cli.COMMANDS))
+def test_no_progress_sets_args_progress_on_every_command(name, request):
+    if name == "stage":
+        request.applymarker(pytest.mark.xfail(reason="staging/cli.py (branch staging) still defines its own "
+                                                     "--no-progress (dest no_progress)", strict=False))
+    parser = cli.command_parser(name)
+    required = _required_args(parser)
+    assert parser.parse_args(required).progress is True
+    assert parser.parse_args(required + ["--no-progress"]).progress is False
+
+
+def test_worker_counts_follow_one_convention():
+    """--workers: processes that compute (label); --read-workers: readers ahead of the computation."""
+    flags = {name: {option for action in cli.command_parser(name)._actions for option in action.option_strings
+                    if "worker" in option} for name in cli.COMMANDS}
+    assert set().union(*flags.values()) <= {"--workers", "--read-workers"}
+    assert flags["label"] == {"--workers"}
+    assert flags["train"] == flags["infer"] == {"--read-workers"}
+
+
+def test_quiet_and_no_progress_silence_a_command(nested_samples, tmp_path, capsys):
+    source, out = str(nested_samples["dir"]), str(tmp_path / "stats.h5")
+    assert cli.main(["stats", source, "--out", out]) == 0
+    loud = capsys.readouterr()
+    assert "stats:" in loud.err and "wrote" in loud.out  # the progress bar, the summary
+    assert cli.main(["stats", source, "--out", out, "--no-progress"]) == 0
+    plain = capsys.readouterr()
+    assert plain.err == "" and "wrote" in plain.out
+    assert cli.main(["stats", source, "--out", out, "-q"]) == 0
+    assert capsys.readouterr() == ("", "")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["stats", source, "--out", out, "-q", "-v"])
+    assert exit_.value.code == 2 and "exclude each other" in capsys.readouterr().err
+
+
+def _required_args(parser):
+    """Placeholder values for the required options and positionals of ``parser`` (parsing only)."""
+    args = []
+    for action in parser._actions:
+        if action.option_strings and action.required:
+            args += [action.option_strings[0], "1"]
+        elif not action.option_strings and action.nargs in (None, "+"):
+            args.append("1")
+    return args

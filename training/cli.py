@@ -19,7 +19,7 @@ from training.config import (COMPRESSIONS, DECAYS, LR_SCALINGS, MODEL_PRESETS, M
 DEFAULTS = TrainConfig()
 
 # destinations of train flags that are not TrainConfig fields (every other flag carries its field's name)
-_NOT_CONFIG = ("out", "config", "resume", "progress")
+_NOT_CONFIG = ("out", "config", "resume", "progress", "verbose", "quiet")  # the last three: common options
 
 
 def _option(group, flag, *, help, **kwargs):
@@ -41,7 +41,6 @@ def train_parser(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--resume", action="store_true",
                      help="continue the run in RUN_DIR from its last checkpoint (its config.yaml is the base "
                           "configuration)")
-    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
     d = parser.add_argument_group("data")
     _option(d, "--data", metavar="SAMPLES", help=f"training samples: {RANK_SOURCES_HELP}")
@@ -136,7 +135,6 @@ def predict_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", choices=("best", "latest"), default="best",
                         help="which checkpoint: best by validation mean IoU, or the latest")
     parser.add_argument("--png", action="store_true", help="also a PNG map of truth and prediction per sample")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def predict_command(args: argparse.Namespace) -> None:
@@ -158,7 +156,6 @@ def evaluate_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="REPORT.json", help="report (REPORT.md is written beside it)")
     parser.add_argument("--checkpoint", choices=("best", "latest"), default="best",
                         help="which checkpoint: best by validation mean IoU, or the latest")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
