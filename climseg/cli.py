@@ -4,10 +4,20 @@ Subcommands are imported only when chosen, so ``climseg --help`` is instant and 
 never loads TensorFlow. A subcommand ``NAME`` served by module ``M`` is two functions there:
 ``M.NAME_parser(parser)`` adds its arguments, ``M.NAME_command(args)`` runs it and returns an exit
 code (``None`` means 0).
+
+Every command has the same common options (:func:`add_common_options`; a command module does not define
+them): ``--no-progress`` (``args.progress``), ``-v/--verbose`` and ``-q/--quiet`` (no progress bars and
+nothing on stdout: errors and warnings still go to stderr). Worker counts follow one convention:
+``--workers N`` is the number of processes that do a command's computation (``climseg label``),
+``--read-workers N`` the number of processes or threads that read input ahead of it (``climseg train``,
+``climseg infer``).
 """
 
 import argparse
+import contextlib
 import importlib
+import logging
+import os
 import sys
 
 from climseg import __version__
@@ -43,6 +53,62 @@ def _top_level_parser() -> argparse.ArgumentParser:
     )
 
 
+COMMON_OPTIONS = ("--no-progress", "--verbose", "--quiet")
+"""The options every command has (and that no command module defines itself)."""
+
+
+PACKAGES = ("climseg", "labeling", "staging", "training", "inference")
+"""Packages whose loggers ``-v`` and ``-q`` set."""
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress`` (dest ``progress``), ``-v/--verbose`` (count) and ``-q/--quiet``, in a group of their own.
+
+    A command module that still defines one of them itself keeps its own (``climseg stage``'s
+    ``--no-progress``, dest ``no_progress``, until it adopts ``args.progress``).
+    """
+    group = parser.add_argument_group("common options")
+    if "--no-progress" not in parser._option_string_actions:
+        group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    group.add_argument("-v", "--verbose", action="count", default=0,
+                       help="more detail on stderr: debug log messages (-vv: also TensorFlow's own)")
+    group.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress bars and nothing on stdout; errors and warnings still go to stderr")
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The full argument parser of ``climseg NAME``: the command's own arguments and the common options."""
+    module_name, help_ = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"climseg {name}", description=help_[0].upper() + help_[1:] + ".",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    getattr(module, f"{name}_parser")(parser)
+    add_common_options(parser)
+    return parser
+
+
+def _apply_common_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """Set up logging for ``-v``/``-q``; returns the context the command runs in (stdout muted when quiet)."""
+    if args.quiet and args.verbose:
+        parser.error("-q/--quiet and -v/--verbose exclude each other")
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(format="%(name)s: %(levelname)s: %(message)s", stream=sys.stderr)  # no-op if configured
+    for package in PACKAGES:
+        logging.getLogger(package).setLevel(level)
+    if args.verbose >= 2:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    if not args.quiet:
+        return contextlib.nullcontext()
+    args.progress = False
+    return _muted_stdout()
+
+
+@contextlib.contextmanager
+def _muted_stdout():
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        yield
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     top = _top_level_parser()
@@ -51,14 +117,12 @@ def main(argv=None) -> int:
     if not argv or argv[0] not in COMMANDS:
         top.parse_args(argv[:1] or ["--help"])  # prints help, version, or the "invalid choice" error
     name, rest = argv[0], argv[1:]
-    module_name, help_ = COMMANDS[name]
-    module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"climseg {name}", description=help_[0].upper() + help_[1:] + ".",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    getattr(module, f"{name}_parser")(parser)
+    parser = command_parser(name)
     args = parser.parse_args(rest)
+    module = importlib.import_module(COMMANDS[name][0])
     try:
-        code = getattr(module, f"{name}_command")(args)
+        with _apply_common_options(parser, args):
+            code = getattr(module, f"{name}_command")(args)
     except CommandError as error:
         print(f"climseg {name}: error: {error}", file=sys.stderr)
         return 2

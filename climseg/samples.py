@@ -7,11 +7,15 @@ A *sample source* is one of
 - a text file with one sample path per line: relative paths are relative to the list's own folder
   (not the working directory), blank lines are skipped and ``#`` starts a comment.
 
+Commands that read samples on many ranks (``climseg train``, ``climseg evaluate``) also take a staging
+``manifest.json`` written by ``climseg stage``; :func:`rank_samples` gives each rank its share.
+
 :func:`resolve_samples` turns any number of sources into one list and refuses what would silently
 train or stage on the wrong data: a missing source, a source naming no samples, a listed file that
 does not exist or is not an HDF5 sample, and the same file named twice.
 """
 
+import json
 from pathlib import Path
 
 SAMPLE_GLOB = "data-*.h5"
@@ -21,6 +25,9 @@ SOURCES_HELP = ("a directory (every data-*.h5 below it, recursively), a sample .
                 "listing one sample per line (paths relative to the list's folder; blank lines and # "
                 "comments allowed)")
 """The forms of a sample source, for every command's ``--help``."""
+
+RANK_SOURCES_HELP = SOURCES_HELP + ", or a staging manifest.json (each rank takes its own entry)"
+"""The forms of a sample source of a multi-rank reader (train, evaluate), for ``--help``."""
 
 
 def resolve_samples(sources) -> list[Path]:
@@ -56,6 +63,68 @@ def resolve_samples(sources) -> list[Path]:
             named_by[resolved] = origin
             files.append(resolved)
     return files
+
+
+def rank_samples(source, *, rank: int = 0, size: int = 1, split: str = "train") -> list[Path]:
+    """Return the sample files of rank ``rank`` of ``size`` named by ``source``.
+
+    Parameters
+    ----------
+    source : str or Path
+        A staging ``manifest.json`` (``{"ranks": {"0": {"train": [names], "validation": [names]}, ...}}``,
+        names relative to the manifest's folder; it must list exactly ``size`` ranks), or any source of
+        :func:`resolve_samples`, whose files are dealt out round-robin, ``files[rank::size]``.
+    rank, size : int, keyword-only
+        This process and the number of processes.
+    split : {"train", "validation"}, keyword-only
+        Which list of a manifest entry to use (ignored for the other forms).
+
+    Returns
+    -------
+    list of Path
+        Absolute paths, in a fixed order.
+
+    Raises
+    ------
+    ValueError
+        Naming the source: any error of :func:`resolve_samples`, fewer files than ranks, a malformed
+        manifest, or a manifest entry naming no files or a missing file.
+    """
+    source = Path(source)
+    if not 0 <= rank < size:
+        raise ValueError(f"rank {rank} is outside 0..{size - 1}")
+    if source.suffix != ".json":
+        files = resolve_samples(source)
+        if len(files) < size:
+            raise ValueError(f"{source}: no files for rank {rank} of {size} ({len(files)} in all)")
+        return files[rank::size]
+    files = _manifest_files(source, rank=rank, size=size, split=split)
+    if not files:
+        raise ValueError(f"{source}: manifest lists no {split} files for rank {rank}")
+    for file in files:
+        if not file.is_file():
+            raise ValueError(f"{source}: lists {file}, which does not exist")
+    return [file.resolve() for file in files]
+
+
+def _manifest_files(manifest: Path, *, rank: int, size: int, split: str) -> list[Path]:
+    """The files of one rank's ``split`` list in a staging manifest, not yet checked to exist."""
+    if split not in ("train", "validation"):
+        raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
+    if not manifest.is_file():
+        raise ValueError(f"{manifest}: no such staging manifest")
+    try:
+        ranks = json.loads(manifest.read_text())["ranks"]
+        entry = ranks[str(rank)]
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError(f"{manifest}: not a JSON staging manifest") from None
+    except (KeyError, TypeError):
+        raise ValueError(f"{manifest}: no entry for rank {rank} under 'ranks'") from None
+    if len(ranks) != size:
+        raise ValueError(f"{manifest}: staged for {len(ranks)} ranks, but this job has {size}")
+    if split not in entry:
+        raise ValueError(f"{manifest}: rank {rank} has no '{split}' list")
+    return [manifest.parent / name for name in entry[split]]
 
 
 def _source_files(source: Path) -> list[tuple[Path, str]]:

@@ -24,26 +24,10 @@ import numpy as np
 
 from climseg.atomic import atomic_output
 from climseg.contract import parse_sample_file_name
+from climseg.samples import SOURCES_HELP, resolve_samples
 
 SPLITS = ("train", "validation", "test")
 _EPOCH = dt.date(1, 1, 1)
-
-
-def find_samples(sources) -> list[Path]:
-    """Sample files ``data-*.h5`` named by ``sources``: directories (searched recursively), sample
-    files, or text files listing one sample path per line. Raises ValueError naming a missing source."""
-    samples = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            samples.extend(sorted(source.rglob("data-*.h5")))
-        elif source.suffix == ".txt" and source.is_file():
-            lines = source.read_text().splitlines()
-            samples.extend(Path(line.strip()) for line in lines if line.strip())
-        elif source.is_file():
-            samples.append(source)
-        else:
-            raise ValueError(f"{source}: no such directory, sample file or .txt list")
-    return samples
 
 
 def sample_hours(path, *, hours_per_step: float = 3.0) -> float:
@@ -149,9 +133,7 @@ def write_split(split: dict, out_dir) -> list[Path]:
 
 def split_parser(parser):
     parser.description = __doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1].replace("\n", " ")
-    parser.add_argument("samples", nargs="+", metavar="SAMPLES_DIR",
-                        help="directories of data-*.h5 sample files (searched recursively), "
-                             "sample files, or .txt lists of them")
+    parser.add_argument("samples", nargs="+", metavar="SAMPLES", help=f"sample sources: {SOURCES_HELP}")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="directory for train.txt, validation.txt and test.txt")
     parser.add_argument("--fractions", nargs=3, type=float, default=[0.8, 0.1, 0.1],
@@ -169,9 +151,7 @@ def split_command(args):
     from climseg.cli import CommandError
 
     try:
-        samples = find_samples(args.samples)
-        if not samples:
-            raise ValueError(f"{' '.join(args.samples)}: no sample files data-*.h5 found")
+        samples = resolve_samples(args.samples)
         split = split_by_time(samples, fractions=args.fractions, seed=args.seed,
                               block_hours=args.block_hours, gap_hours=args.gap_hours,
                               hours_per_step=args.hours_per_step)

@@ -55,15 +55,14 @@ def infer_parser(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=1, metavar="B", help="time steps per forward pass")
     parser.add_argument("--probabilities", action="store_true",
                         help="also write the per-class probabilities (packed uint8, scale_factor 0.004)")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
+    parser.add_argument("--read-workers", type=int, default=1, metavar="N",
                         help="reader threads preparing the next batches while the network runs")
     parser.add_argument("--overwrite", action="store_true", help="redo outputs that exist and are current")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def infer_command(args) -> int:
     """Run ``climseg infer``."""
-    for flag, value in (("--batch-size", args.batch_size), ("--workers", args.workers)):
+    for flag, value in (("--batch-size", args.batch_size), ("--read-workers", args.read_workers)):
         if value < 1:
             raise CommandError(f"{flag} {value}: must be at least 1")
     paths = netcdf_inputs(args.inputs)
@@ -82,7 +81,7 @@ def infer_command(args) -> int:
         try:
             results, written = infer_files(args.run, paths, args.out, which=args.checkpoint,
                                            batch_size=args.batch_size, probabilities=args.probabilities,
-                                           workers=args.workers, history=history_line(_command_line()),
+                                           workers=args.read_workers, history=history_line(_command_line()),
                                            overwrite=args.overwrite, progress=args.progress, on_result=report)
         except (OSError, ValueError) as error:
             raise CommandError(str(error).splitlines()[0]) from None
@@ -107,7 +106,6 @@ def export_parser(parser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="directory for the label files")
     parser.add_argument("--config", metavar="LABEL.yaml",
                         help="labelling parameters (as for climseg label; missing keys keep their defaults)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def export_command(args) -> int:

@@ -16,7 +16,7 @@ For each input ``X.nc`` it writes ``OUT/X.climseg.nc`` (:mod:`inference.masks`),
 4. the masks are put back into the input's own orientation (latitude descending, longitude -180..180
    stay so) and written with the input's ``time``, ``lat``, ``lon``.
 
-While the network runs on one batch, reader threads (``--workers``) read and normalize the next ones
+While the network runs on one batch, reader threads (``--read-workers``) read and normalize the next ones
 (netCDF and numpy release the GIL; TensorFlow runs its own threads), so reading does not idle the network.
 
 Under an MPI launcher each rank takes every size-th file (``files[rank::size]``) with its own copy of the

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from climseg.cli import CommandError
+from climseg.samples import SOURCES_HELP, resolve_samples
 
 
 # ---------------------------------------------------------------------------------------------- label
@@ -21,7 +22,7 @@ def label_parser(parser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="directory for the sample files")
     parser.add_argument("--config", metavar="LABEL.yaml",
                         help="labelling parameters (YAML: ivt/ar/tc sections; missing keys keep their defaults)")
-    parser.add_argument("--workers", type=int, default=1, help="files labelled in parallel processes")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="files labelled in parallel processes")
     parser.add_argument("--run", type=int, default=1, help="ensemble run R in the sample names")
     add_label_rerun_options(parser)
 
@@ -80,8 +81,8 @@ def label_command(args) -> int:
         raise CommandError(f"{args.out}: cannot create the output directory ({error.strerror or error})") from None
 
     failed = 0
-    with tqdm(total=len(paths), unit="file", desc="files", position=0) as files_bar, \
-            tqdm(unit="step", desc="time steps", position=1) as steps_bar:
+    with tqdm(total=len(paths), unit="file", desc="files", position=0, disable=not args.progress) as files_bar, \
+            tqdm(unit="step", desc="time steps", position=1, disable=not args.progress) as steps_bar:
         def on_file(result):
             nonlocal failed
             failed += result.error is not None
@@ -113,8 +114,7 @@ def stats_parser(parser) -> None:
         "Per-channel statistics of sample files (stats.h5: climate/count, mean, sqmean, minval, maxval, "
         "each (16,) float64) and the class frequencies of their labels (climate/class_counts, "
         "climate/class_frequencies), in one streaming pass.")
-    parser.add_argument("samples", nargs="*", metavar="SAMPLES",
-                        help="directories of data-*.h5 files (searched recursively), sample files, or .txt lists")
+    parser.add_argument("samples", nargs="*", metavar="SAMPLES", help=f"sample sources: {SOURCES_HELP}")
     parser.add_argument("--out", required=True, metavar="stats.h5", help="statistics file to write")
 
 
@@ -122,19 +122,16 @@ def stats_command(args) -> int:
     """Run ``climseg stats``."""
     from tqdm import tqdm
 
-    from climseg.split import find_samples
     from labeling.stats import compute_stats, write_stats
 
     if not args.samples:
-        raise CommandError("no samples given (directories, sample files or .txt lists)")
+        raise CommandError(f"no samples given ({SOURCES_HELP})")
     try:
-        paths = find_samples(args.samples)
+        paths = resolve_samples(args.samples)
     except (OSError, ValueError) as error:
         raise CommandError(str(error)) from None
-    if not paths:
-        raise CommandError(f"{' '.join(args.samples)}: no sample files (data-*.h5) found")
     try:
-        with tqdm(total=len(paths), unit="file", desc="stats") as bar:
+        with tqdm(total=len(paths), unit="file", desc="stats", disable=not args.progress) as bar:
             stats = compute_stats(paths, on_file=lambda: bar.update(1))
         write_stats(args.out, stats)
     except (OSError, ValueError) as error:

@@ -1,14 +1,18 @@
 """Per-channel statistics of sample files (``stats.h5``) and the class frequencies of their labels.
 
 One streaming pass over the files, memory independent of their number: each file's per-channel count,
-mean and mean of squares are merged into running values (Chan et al.'s pairwise update, stable in
-float64), minima and maxima kept as we go. NaN / infinite values are left out of every statistic.
+mean and sum of squared deviations from its own mean (two passes over the file) are merged into running
+values with Chan et al.'s pairwise update, minima and maxima kept as we go. Unlike running sums of values and
+of squares, whose variance ``sum_sq / n - (sum / n)**2`` cancels catastrophically once the mean is large
+against the spread (nothing is left of a variance of 1 around 1e8 in float64), the merged variance keeps
+full precision. NaN / infinite values are left out of every statistic.
 
 ``stats.h5`` layout (all float64)::
 
     climate/count              (16,)  finite values seen per channel (lat * lon * files without NaN)
     climate/mean               (16,)  mean per channel
     climate/sqmean             (16,)  mean of the squares per channel (std = sqrt(sqmean - mean**2))
+    climate/variance           (16,)  variance per channel, from the merged deviations (full precision)
     climate/minval, maxval     (16,)
     climate/class_counts       (3,)   pixels labelled background, TC, AR
     climate/class_frequencies  (3,)   class_counts / their sum (used for the loss weights)
@@ -31,47 +35,60 @@ from climseg.contract import CHANNELS, CLASS_NAMES, NUM_CLASSES, STATS_KEYS
 
 CLASS_COUNTS_KEY = "climate/class_counts"
 CLASS_FREQUENCIES_KEY = "climate/class_frequencies"
+VARIANCE_KEY = "climate/variance"
 
 
 @dataclasses.dataclass
 class RunningStats:
-    """Per-channel statistics merged one sample at a time."""
+    """Per-channel statistics merged one sample at a time (Chan, Golub and LeVeque's pairwise update).
+
+    All arrays (16,) float64 in channel units; ``m2`` is the sum of squared deviations from ``mean``.
+
+    References
+    ----------
+    T. F. Chan, G. H. Golub, R. J. LeVeque (1979), "Updating formulae and a pairwise algorithm for computing
+    sample variances", Stanford CS report STAN-CS-79-773.
+    """
 
     count: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(CHANNELS)))
     mean: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(CHANNELS)))
-    sqmean: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(CHANNELS)))
+    m2: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(CHANNELS)))
     minval: np.ndarray = dataclasses.field(default_factory=lambda: np.full(len(CHANNELS), np.inf))
     maxval: np.ndarray = dataclasses.field(default_factory=lambda: np.full(len(CHANNELS), -np.inf))
     class_counts: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(NUM_CLASSES))
     files: int = 0
 
     def add(self, data, labels=None) -> None:
-        """Merge one sample: ``data`` (lat, lon, 16) any float dtype, ``labels`` (lat, lon) 0/1/2 or None."""
+        """Merge one sample: ``data`` (lat, lon, 16) any float dtype, ``labels`` (lat, lon) class ids or None."""
         values = np.asarray(data).reshape(-1, len(CHANNELS)).astype(np.float64)  # (pixels, channels)
         finite = np.isfinite(values)
-        if finite.all():
-            n = np.full(len(CHANNELS), float(values.shape[0]))
-            total, squares = values.sum(axis=0), np.einsum("ij,ij->j", values, values)
-            low, high = values.min(axis=0), values.max(axis=0)
-        else:
-            n = finite.sum(axis=0).astype(np.float64)
-            clean = np.where(finite, values, 0.0)
-            total, squares = clean.sum(axis=0), np.einsum("ij,ij->j", clean, clean)
-            low = np.min(values, axis=0, initial=np.inf, where=finite)
-            high = np.max(values, axis=0, initial=-np.inf, where=finite)
+        n = finite.sum(axis=0).astype(np.float64)
         seen = n > 0
+        clean = np.where(finite, values, 0.0)
+        batch_mean = np.divide(clean.sum(axis=0), n, out=np.zeros_like(n), where=seen)
+        deviations = np.where(finite, values - batch_mean, 0.0)
+        batch_m2 = np.einsum("ij,ij->j", deviations, deviations)
         merged = self.count + n
+        delta = batch_mean - self.mean
         weight = np.divide(n, merged, out=np.zeros_like(n), where=merged > 0)
-        self.mean = np.where(seen, self.mean + (np.divide(total, n, where=seen, out=np.zeros_like(n)) - self.mean)
-                             * weight, self.mean)
-        self.sqmean = np.where(seen, self.sqmean + (np.divide(squares, n, where=seen, out=np.zeros_like(n))
-                                                    - self.sqmean) * weight, self.sqmean)
+        self.mean = np.where(seen, self.mean + delta * weight, self.mean)
+        self.m2 = np.where(seen, self.m2 + batch_m2 + delta**2 * self.count * weight, self.m2)
         self.count = merged
-        self.minval = np.minimum(self.minval, low)
-        self.maxval = np.maximum(self.maxval, high)
+        self.minval = np.minimum(self.minval, np.min(values, axis=0, initial=np.inf, where=finite))
+        self.maxval = np.maximum(self.maxval, np.max(values, axis=0, initial=-np.inf, where=finite))
         if labels is not None:
             self.class_counts += np.bincount(np.asarray(labels, np.int64).ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES]
         self.files += 1
+
+    @property
+    def variance(self) -> np.ndarray:
+        """(16,) population variance per channel (0 for a channel without values)."""
+        return np.divide(self.m2, self.count, out=np.zeros_like(self.m2), where=self.count > 0)
+
+    @property
+    def sqmean(self) -> np.ndarray:
+        """(16,) mean of the squares per channel, as ``stats.h5`` stores it: variance + mean**2."""
+        return self.variance + self.mean**2
 
     @property
     def class_frequencies(self) -> np.ndarray:
@@ -104,6 +121,7 @@ def write_stats(path, stats: RunningStats) -> Path:
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         for key, value in values.items():
             f.create_dataset(key, data=np.asarray(value, np.float64))
+        f.create_dataset(VARIANCE_KEY, data=stats.variance)
         f.create_dataset(CLASS_COUNTS_KEY, data=np.asarray(stats.class_counts, np.float64))
         f.create_dataset(CLASS_FREQUENCIES_KEY, data=stats.class_frequencies)
         f.attrs["channels"] = json.dumps(list(CHANNELS))

@@ -1,10 +1,11 @@
 """climseg.samples: the one resolver of sample sources (directories, files, lists)."""
 
+import json
 from pathlib import Path
 
 import pytest
 
-from climseg.samples import resolve_samples
+from climseg.samples import rank_samples, resolve_samples
 
 
 def _touch(path: Path) -> Path:
@@ -64,3 +65,39 @@ def test_bad_sources_are_named(tmp_path, case, message):
     with pytest.raises(ValueError, match=message.replace("*", r"\*").replace("(", r"\(")) as error:
         resolve_samples([source])
     assert str(source) in str(error.value)
+
+
+def test_rank_samples_deals_a_directory_round_robin(tmp_path):
+    files = [_touch(tmp_path / f"d{i % 2}" / f"data-2000-01-0{i + 1}-00-1.h5").resolve() for i in range(5)]
+    everything = resolve_samples(tmp_path)
+    parts = [rank_samples(tmp_path, rank=r, size=2) for r in range(2)]
+    assert parts == [everything[0::2], everything[1::2]] and sorted(parts[0] + parts[1]) == sorted(files)
+
+
+def test_rank_samples_takes_each_rank_entry_of_a_manifest(tmp_path):
+    for name in ("a", "b", "c"):
+        _touch(tmp_path / f"data-2000-01-01-0{ord(name) - 97}-1.h5")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"ranks": {"0": {"train": ["data-2000-01-01-00-1.h5"], "validation": []},
+                                              "1": {"train": ["data-2000-01-01-01-1.h5"],
+                                                    "validation": ["data-2000-01-01-02-1.h5"]}}}))
+    assert rank_samples(manifest, rank=1, size=2) == [(tmp_path / "data-2000-01-01-01-1.h5").resolve()]
+    assert rank_samples(manifest, rank=1, size=2, split="validation") == [(tmp_path / "data-2000-01-01-02-1.h5").resolve()]
+    with pytest.raises(ValueError, match="manifest lists no validation files for rank 0"):
+        rank_samples(manifest, rank=0, size=2, split="validation")
+    with pytest.raises(ValueError, match="staged for 2 ranks, but this job has 3"):
+        rank_samples(manifest, rank=0, size=3)
+    (tmp_path / "data-2000-01-01-01-1.h5").unlink()
+    with pytest.raises(ValueError, match="data-2000-01-01-01-1.h5, which does not exist"):
+        rank_samples(manifest, rank=1, size=2)
+    manifest.write_text("{not json")
+    with pytest.raises(ValueError, match="not a JSON staging manifest"):
+        rank_samples(manifest, rank=0, size=2)
+
+
+def test_rank_samples_needs_a_file_per_rank(tmp_path):
+    sample = _touch(tmp_path / "data-2000-01-01-00-1.h5")
+    with pytest.raises(ValueError, match="no files for rank 1 of 2"):
+        rank_samples(sample, rank=1, size=2)
+    with pytest.raises(ValueError, match="outside 0..1"):
+        rank_samples(sample, rank=2, size=2)

@@ -122,14 +122,17 @@ def test_command_accepts_a_list_file(tmp_path):
 
 @pytest.mark.parametrize("setup, args, message", [
     ("missing", ["nowhere"], "nowhere: no such directory"),
-    ("empty", ["empty"], "no sample files data-*.h5 found"),
+    ("empty", ["empty"], "empty: no data-*.h5 sample files in this directory or below it"),
+    ("listed_missing", ["missing.txt"], "missing.txt line 1: /x/data-2000-01-01-00-1.h5 does not exist"),
     ("badname", ["bad.txt"], "not_a_sample.h5: not a sample file name"),
     ("fewdays", ["few"], "2 time block(s) cannot fill 3 splits"),
     ("fewdays", ["few", "--fractions", "0.9", "0.2", "0.1"], "summing to 1"),
 ])
 def test_command_errors_are_one_line(tmp_path, setup, args, message):
     (tmp_path / "empty").mkdir()
-    (tmp_path / "bad.txt").write_text("/x/not_a_sample.h5\n")
+    (tmp_path / "not_a_sample.h5").write_bytes(b"")
+    (tmp_path / "bad.txt").write_text("not_a_sample.h5\n")
+    (tmp_path / "missing.txt").write_text("/x/data-2000-01-01-00-1.h5\n")
     make_samples(tmp_path / "few", days=2)
     repo = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", "import sys; from climseg.cli import main; sys.exit(main())",

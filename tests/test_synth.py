@@ -191,13 +191,31 @@ def test_gale_radius_is_where_the_surface_wind_drops_below_17_5():
     assert 25 <= wind.max() <= 70 and abs(r_km[np.argmax(wind)] - 40) < 15
 
 
-def test_tc_truth_mask_is_the_disc_of_its_gale_radius(day):
-    _, _, ds, truth = day
-    lat, lon = ds["lat"].values, ds["lon"].values
-    expected = np.zeros(truth.tc_mask.shape[1:], bool)
-    for tc in truth.tcs_at(3):
-        expected |= synth.great_circle_km(lat[:, None], lon[None, :], tc.lat_deg, tc.lon_deg) <= tc.radius_km
-    np.testing.assert_array_equal(truth.tc_mask[3], expected)
+@pytest.mark.parametrize("lat_deg, lon_deg, tc", [
+    (15.0, 100.0, {}),
+    (-22.0, 250.0, {"pressure_drop_pa": 7000.0, "rmw_km": 80.0, "holland_b": 1.2}),
+    (30.0, 359.0, {"pressure_drop_pa": 6000.0, "rmw_km": 90.0}),  # across the 0/360 meridian
+])
+def test_tc_truth_mask_is_where_the_storm_surface_wind_reaches_gale_force(lat_deg, lon_deg, tc):
+    """The documented truth: the disc inside which the storm's surface wind is >= 17.5 m/s (calm eye included),
+    checked on the wind the generator wrote, without its distance or radius."""
+    lat, lon = synth.cam5_grid(192, 288)
+    fields = {name: np.zeros((lat.size, lon.size))
+              for name in ("U850", "V850", "UBOT", "VBOT", "PSL", "TMQ", "PRECT", "T200", "T500")}
+    mask, planted = synth.plant_tc(fields, lat, lon, synth.TCSpec(lat_deg=lat_deg, lon_deg=lon_deg, **tc))
+    wind = np.hypot(fields["UBOT"], fields["VBOT"])  # m s-1: the storm's own, on a calm background
+    shift = lon.size // 2 - int(np.argmin(np.abs(lon - lon_deg)))  # the storm to the middle: its eye is a hole
+    gale = np.roll(ndimage.binary_fill_holes(np.roll(wind >= 17.5, shift, axis=1)), -shift, axis=1)
+    undecided = np.abs(wind - 17.5) < 0.05
+    assert mask.sum() > 10
+    assert not (mask != gale)[~undecided].any()
+    assert (mask[:, 0] & mask[:, -1]).any() == (lon_deg == 359.0)
+    assert 0.9 * planted.max_wind_ms < wind.max() <= planted.max_wind_ms + 0.1
+
+
+def test_tc_and_ar_truth_masks_do_not_overlap(day):
+    _, _, _, truth = day
+    assert truth.tc_mask.any() and truth.ar_mask.any()
     assert not (truth.tc_mask & truth.ar_mask).any()
 
 

@@ -364,3 +364,14 @@ def test_conda_environments_pin_the_versions_of_requirements_txt():
     for rule_file in (REPO / "workflow" / "rules").glob("*.smk"):
         for env_name in re.findall(r'"\.\./\.\./envs/([\w.]+)"', rule_file.read_text()):
             assert env_name in used, f"{rule_file.name} uses a missing envs/{env_name}"
+
+
+def test_mistyped_or_doubled_settings_fail_at_start_naming_the_closest_key(tmp_path):
+    settings = {"label": {"parameters": {"ar": {"percentle": 90.0}}},
+                "train": {"parameters": {"learning_rat": 0.01, "epochs": 9}}}
+    result = snakemake("-n", "--configfile", write_config(tmp_path, "typo.yaml", settings), cwd=tmp_path)
+    assert result.returncode != 0
+    assert "label.parameters.ar.percentle: unknown setting; did you mean 'percentile'?" in result.stdout
+    assert "train.parameters.learning_rat: unknown setting; did you mean 'learning_rate'?" in result.stdout
+    assert "train.parameters.epochs: set by train.epochs" in result.stdout
+    assert "rule synth" not in result.stdout  # nothing was planned

@@ -12,13 +12,14 @@ import argparse
 from pathlib import Path
 
 from climseg.cli import CommandError
+from climseg.samples import RANK_SOURCES_HELP, SOURCES_HELP
 from training.config import (COMPRESSIONS, DECAYS, LR_SCALINGS, MODEL_PRESETS, MODELS, NORMALIZATIONS, OPTIMIZERS,
                              PRECISIONS, TrainConfig, read_yaml_mapping)
 
 DEFAULTS = TrainConfig()
 
 # destinations of train flags that are not TrainConfig fields (every other flag carries its field's name)
-_NOT_CONFIG = ("out", "config", "resume", "progress")
+_NOT_CONFIG = ("out", "config", "resume", "progress", "verbose", "quiet")  # the last three: common options
 
 
 def _option(group, flag, *, help, **kwargs):
@@ -40,11 +41,10 @@ def train_parser(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--resume", action="store_true",
                      help="continue the run in RUN_DIR from its last checkpoint (its config.yaml is the base "
                           "configuration)")
-    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
     d = parser.add_argument_group("data")
-    _option(d, "--data", metavar="PATH", help="training samples: a directory, a text list or a staging manifest.json")
-    _option(d, "--validation-data", metavar="PATH", help="validation samples (same forms); none: no validation")
+    _option(d, "--data", metavar="SAMPLES", help=f"training samples: {RANK_SOURCES_HELP}")
+    _option(d, "--validation-data", metavar="SAMPLES", help="validation samples (same forms); none: no validation")
     _option(d, "--stats", metavar="stats.h5", help="per-channel statistics for the normalization")
     _option(d, "--normalization", choices=NORMALIZATIONS, help="per-channel input normalization")
     _option(d, "--crop", type=int, nargs=2, metavar=("LAT", "LON"), help="random crop of training samples")
@@ -128,21 +128,23 @@ def train_command(args: argparse.Namespace) -> int:
 
 def predict_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, metavar="RUN_DIR", help="directory of a training run")
-    parser.add_argument("samples", nargs="+", metavar="SAMPLE.h5", help="sample files (labels optional)")
+    parser.add_argument("samples", nargs="+", metavar="SAMPLES",
+                        help=f"samples to predict (labels optional): {SOURCES_HELP}")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output directory: one HDF5 per sample with prediction, truth and probabilities")
     parser.add_argument("--checkpoint", choices=("best", "latest"), default="best",
                         help="which checkpoint: best by validation mean IoU, or the latest")
     parser.add_argument("--png", action="store_true", help="also a PNG map of truth and prediction per sample")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def predict_command(args: argparse.Namespace) -> None:
+    from climseg.samples import resolve_samples
     from training.predict import predict_files
     from training.run import TrainedRun
     try:
+        samples = resolve_samples(args.samples)
         run = TrainedRun(args.run, which=args.checkpoint)
-        written = predict_files(run, args.samples, args.out, png=args.png, progress=args.progress)
+        written = predict_files(run, samples, args.out, png=args.png, progress=args.progress)
     except (OSError, ValueError) as error:
         raise CommandError(str(error)) from None
     print(f"climseg predict: {len(written)} prediction(s) in {args.out}")
@@ -150,12 +152,10 @@ def predict_command(args: argparse.Namespace) -> None:
 
 def evaluate_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, metavar="RUN_DIR", help="directory of a training run")
-    parser.add_argument("--data", required=True, metavar="PATH",
-                        help="labelled test samples: a directory, a text list or a manifest.json")
+    parser.add_argument("--data", required=True, metavar="SAMPLES", help=f"labelled test samples: {RANK_SOURCES_HELP}")
     parser.add_argument("--out", required=True, metavar="REPORT.json", help="report (REPORT.md is written beside it)")
     parser.add_argument("--checkpoint", choices=("best", "latest"), default="best",
                         help="which checkpoint: best by validation mean IoU, or the latest")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def evaluate_command(args: argparse.Namespace) -> None:

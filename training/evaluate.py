@@ -20,7 +20,8 @@ import numpy as np
 
 from climseg.atomic import atomic_output
 from climseg.contract import CLASS_NAMES, NUM_CLASSES
-from training import data, distributed
+from climseg.samples import rank_samples
+from training import distributed
 from training.metrics import iou_summary
 from training.predict import sample_probabilities
 from training.run import TrainedRun
@@ -77,7 +78,7 @@ def evaluate_run(run_dir, data_path, out_path, *, which: str = "best", progress:
     """Score a run on the samples named by ``data_path``; write ``out_path`` (JSON) and its ``.md``."""
     distributed.init()
     run = TrainedRun(run_dir, which=which)
-    files = data.resolve_sample_files(data_path, rank=distributed.rank(), size=distributed.size(), split="validation")
+    files = rank_samples(data_path, rank=distributed.rank(), size=distributed.size(), split="validation")
     confusion = distributed.allreduce_sum(confusion_of_files(run, files, progress=progress and distributed.is_root()))
     samples = int(distributed.allreduce_sum(np.array(len(files), np.int64)))
     report = evaluation_report(run, np.asarray(confusion), samples=samples, data_path=data_path)

@@ -35,6 +35,7 @@ import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is im
 import tensorflow as tf
 
 from climseg.contract import CHANNELS, FULL_GRID, NUM_CLASSES
+from climseg.samples import resolve_samples
 from training import data, models
 from training.checkpoint import TrainingState, find_checkpoint, load_checkpoint
 from training.config import TrainConfig
@@ -103,7 +104,7 @@ def first_sample(source) -> Path:
         ranks = json.loads(source.read_text())["ranks"]
         entry = ranks[min(ranks, key=int)]
         return source.parent / (entry.get("train") or entry["validation"])[0]
-    return Path(data.resolve_sample_files(source)[0])
+    return resolve_samples(source)[0]
 
 
 def training_grid_spacing_deg(config: TrainConfig) -> tuple[float, float] | None:

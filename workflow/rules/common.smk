@@ -4,6 +4,7 @@ import datetime
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import yaml
@@ -50,6 +51,21 @@ BENCHMARKS = RESULTS / "benchmarks"
 
 NODE_LOCAL_DIR = os.path.expandvars(config["staging"]["node_local_dir"].replace("{results}", str(RESULTS)))
 RANKS = config["train"]["nodes"] * config["mpi"]["ranks_per_node"]
+
+
+def check_settings():
+    """label.parameters and train.parameters against the dataclasses the commands use (climseg/settings.py):
+    a mistyped key fails here, naming the closest valid one, not inside a job hours later."""
+    sys.path.insert(0, str(Path(workflow.basedir).resolve()))
+    from climseg.settings import SettingsError, check_workflow_settings
+
+    try:
+        check_workflow_settings(config, ranks=RANKS)
+    except SettingsError as error:
+        raise WorkflowError(str(error)) from None
+
+
+check_settings()
 
 
 def synth_days():
