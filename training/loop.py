@@ -184,6 +184,156 @@ def _read_metrics(path: Path, *, up_to_step: int) -> list:
     return [record for record in records if record["step"] <= up_to_step]
 
 
+# ---- set-up: each a function of its inputs, called once by `_train` in the order below ----------------------
+
+def check_run_dir(run_dir: Path, *, resume: bool) -> None:
+    """Refuse ``--resume`` without a checkpoint, and a new run into a directory holding one."""
+    if resume and find_checkpoint(run_dir, "latest") is None:
+        raise ValueError(f"{run_dir}: --resume, but the run has no checkpoint")
+    if not resume and find_checkpoint(run_dir, "latest") is not None:
+        raise ValueError(f"{run_dir}: holds a run already; pass --resume to continue it or choose another --out")
+
+
+def agreed_steps_per_epoch(config: TrainConfig, train_files: list, *, rank: int, ranks: int) -> int:
+    """Steps per epoch, the same on every rank (collective): ``--steps-per-epoch`` or full batches of a rank."""
+    steps_per_epoch = config.steps_per_epoch or len(train_files) // config.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"{config.data}: {len(train_files)} training files on rank {rank} give no full batch "
+                         f"of {config.batch_size}")
+    agreed = int(distributed.allreduce_sum(tf.constant(steps_per_epoch, tf.int64)))
+    if agreed != steps_per_epoch * ranks:  # ranks must take the same number of steps, or allreduce hangs
+        raise ValueError(f"{config.data}: ranks have different numbers of training files; "
+                         f"set steps_per_epoch (--steps-per-epoch)")
+    return steps_per_epoch
+
+
+def loss_class_weights(config: TrainConfig, stats, train_files: list) -> tf.Tensor:
+    """Class weights (3,) float32 of the loss from the configured, stored or counted (collective) frequencies."""
+    if config.class_frequencies is not None:
+        frequencies = np.asarray(config.class_frequencies, np.float64)
+    elif stats.class_frequencies is not None:
+        frequencies = stats.class_frequencies
+    else:
+        counts = np.asarray(distributed.allreduce_sum(tf.constant(count_labels(train_files))))
+        frequencies = np.maximum(counts, 1) / max(counts.sum(), 1)
+    return tf.constant(losses.class_weights_from_frequencies(frequencies), tf.float32)  # (classes,)
+
+
+def seed_everything(config: TrainConfig) -> None:
+    """Determinism, seeds and the precision policy, before the model is built.
+
+    The same seed on every rank: the dropout generators then hold the same state on all ranks, so the one
+    rank 0 checkpoints is right for all of them on --resume (masks are alike across ranks, samples are not).
+    """
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()  # process-wide and irreversible
+    tf.keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow seeds
+    tf.keras.backend.experimental.enable_tf_random_generator()  # dropout state becomes checkpointable
+    set_precision(config.precision)
+
+
+def make_learning_rate(config: TrainConfig, *, ranks: int, total_steps: int) -> WarmupDecay:
+    """The schedule step -> learning rate, its peak scaled with the number of ranks by ``lr_scaling``."""
+    return WarmupDecay(
+        config.learning_rate * lr_scale(config.lr_scaling, ranks), total_steps, warmup_steps=config.warmup_steps,
+        decay=config.decay, power=config.poly_power, end_factor=config.end_learning_rate_factor,
+        boundaries=config.piecewise_boundaries, factors=config.piecewise_factors)
+
+
+def make_state(config: TrainConfig, learning_rate) -> TrainingState:
+    """Model, built optimizer (slots exist, so a restore fills them at once) and gradient-lag buffer."""
+    model = build_run_model(config)
+    optimizer = make_optimizer(config, learning_rate)
+    optimizer.build(model.trainable_variables)
+    lag = None
+    if config.gradient_lag:
+        from training.gradient_lag import GradientLag
+        lag = GradientLag(model.trainable_variables, compression=config.allreduce_compression)
+    return TrainingState(model, optimizer, lag=lag)
+
+
+def restore_or_start(state: TrainingState, run_dir: Path, *, resume: bool, root: bool) -> list:
+    """Load the latest checkpoint (``resume``), then give every rank rank 0's state (collective).
+
+    Returns the metrics records of the run so far (rank 0; empty elsewhere and for a new run).
+    """
+    records = []
+    if resume:
+        load_checkpoint(find_checkpoint(run_dir, "latest"), state)
+        records = _read_metrics(run_dir / "metrics.jsonl", up_to_step=state.position()["step"]) if root else []
+    lag_variables = list(state.lag.variables) if state.lag is not None else []
+    distributed.broadcast_variables(state.model.variables + state.optimizer.variables + lag_variables, root_rank=0)
+    return records
+
+
+def write_run_files(run_dir: Path, config: TrainConfig) -> None:
+    """``config.yaml`` and a copy of ``stats.h5`` in the run directory (rank 0)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_output(run_dir / "config.yaml") as tmp:
+        config.write_yaml(tmp)
+    if Path(config.stats).resolve() != (run_dir / "stats.h5").resolve():
+        with atomic_output(run_dir / "stats.h5") as tmp:
+            shutil.copyfile(config.stats, tmp)
+
+
+def training_dataset(config: TrainConfig, train_files: list, stats, *, start_step: int, total_steps: int):
+    """Shuffled, augmented, repeated batches from step ``start_step`` on (a resumed run skips those done)."""
+    return data.make_dataset(train_files, stats, batch_size=config.batch_size, shuffle=True, seed=config.seed,
+                             skip_batches=start_step, normalization=config.normalization, crop=config.crop,
+                             flips=config.flips, read_workers=config.read_workers, prefetch=config.prefetch,
+                             repeat=True).take(total_steps - start_step)
+
+
+# ---- what the loop does at a step boundary -----------------------------------------------------------------
+
+def validate(confusion_step, validation_files: list, stats, config: TrainConfig) -> dict:
+    """Mean IoU and IoU per class over the validation files of all ranks (collective)."""
+    batch = evaluation_batch_size(len(validation_files), config.batch_size)
+    dataset = data.make_dataset(validation_files, stats, batch_size=batch, shuffle=False,
+                                normalization=config.normalization, read_workers=config.read_workers,
+                                prefetch=config.prefetch, repeat=False)
+    return iou_summary(confusion_over(dataset, confusion_step, max_batches=config.validation_batches))
+
+
+def save(run_dir: Path, state: TrainingState, config: TrainConfig, *, root: bool, validation: dict | None = None):
+    """Checkpoint the run (collective: every rank calls it; rank 0 writes)."""
+    if state.lag is not None:
+        state.lag.synchronize()  # the buffer becomes the average over ranks, as rank 0 saves it
+    if root:
+        save_checkpoint(run_dir, state, config=config.to_dict(), keep_last=config.keep_checkpoints,
+                        mean_iou=validation["mean_iou"] if validation else None, metrics=validation or {})
+
+
+def metrics_record(kind: str, position: dict, *, global_batch: int, wall_time_s: float, learning_rate: float,
+                   train_loss: float | None, validation: dict) -> dict:
+    """One line of ``metrics.jsonl``: where the run is, how long it took, its loss and validation figures."""
+    return {"kind": kind, **position, "samples": position["step"] * global_batch, "wall_time_s": wall_time_s,
+            "learning_rate": learning_rate, "train_loss": train_loss, **validation}
+
+
+def log_training(writer, step: int, *, loss: float, learning_rate: float, samples_per_second: float,
+                 loss_scale: float | None) -> None:
+    """Training loss, learning rate, throughput (and the loss scale under mixed_float16) to TensorBoard."""
+    with writer.as_default(step=step):
+        tf.summary.scalar("train/loss", loss)
+        tf.summary.scalar("train/learning_rate", learning_rate)
+        tf.summary.scalar("train/samples_per_second", samples_per_second)
+        if loss_scale is not None:
+            tf.summary.scalar("train/loss_scale", loss_scale)
+
+
+def log_validation(writer, step: int, validation: dict) -> None:
+    """Validation mean IoU and IoU per class to TensorBoard."""
+    with writer.as_default(step=step):
+        for name, value in validation.get("iou", {}).items():
+            if value is not None:
+                tf.summary.scalar(f"validation/iou_{name}", value)
+        if "mean_iou" in validation:
+            tf.summary.scalar("validation/mean_iou", validation["mean_iou"])
+
+
+# ---- the run ---------------------------------------------------------------------------------------------------
+
 def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool = True) -> int:
     """Train a network as ``config`` says, writing the run to ``run_dir``; returns the exit code.
 
@@ -200,138 +350,50 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
 
 
 def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) -> int:
-    # ---- processes ----------------------------------------------------------------------------------------
+    # ---- processes and checks
     distributed.init(settings=config.horovod)
     rank, ranks, root = distributed.rank(), distributed.size(), distributed.is_root()
     check_config(config, ranks=ranks)
-    if resume and find_checkpoint(run_dir, "latest") is None:
-        raise ValueError(f"{run_dir}: --resume, but the run has no checkpoint")
-    if not resume and find_checkpoint(run_dir, "latest") is not None:
-        raise ValueError(f"{run_dir}: holds a run already; pass --resume to continue it or choose another --out")
+    check_run_dir(run_dir, resume=resume)
 
-    # ---- data: each rank its own files ------------------------------------------------------------------
+    # ---- data: each rank its own files
     train_files = data.resolve_sample_files(config.data, rank=rank, size=ranks, split="train")
     validation_files = (data.resolve_sample_files(config.validation_data, rank=rank, size=ranks, split="validation")
                         if config.validation_data else [])
     stats = data.read_stats(config.stats)
-    steps_per_epoch = config.steps_per_epoch or len(train_files) // config.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(f"{config.data}: {len(train_files)} training files on rank {rank} give no full batch "
-                         f"of {config.batch_size}")
-    agreed = int(distributed.allreduce_sum(tf.constant(steps_per_epoch, tf.int64)))
-    if agreed != steps_per_epoch * ranks:  # ranks must take the same number of steps, or allreduce hangs
-        raise ValueError(f"{config.data}: ranks have different numbers of training files; "
-                         f"set steps_per_epoch (--steps-per-epoch)")
+    steps_per_epoch = agreed_steps_per_epoch(config, train_files, rank=rank, ranks=ranks)
     total_steps = steps_per_epoch * config.epochs
     global_batch = config.batch_size * ranks
+    class_weights = loss_class_weights(config, stats, train_files)
 
-    if config.class_frequencies is not None:
-        frequencies = np.asarray(config.class_frequencies, np.float64)
-    elif stats.class_frequencies is not None:
-        frequencies = stats.class_frequencies
-    else:
-        counts = np.asarray(distributed.allreduce_sum(tf.constant(count_labels(train_files))))
-        frequencies = np.maximum(counts, 1) / max(counts.sum(), 1)
-    class_weights = tf.constant(losses.class_weights_from_frequencies(frequencies), tf.float32)  # (classes,)
-
-    # ---- reproducibility, precision ----------------------------------------------------------------------
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()  # process-wide and irreversible
-    # The same seed on every rank: the dropout generators then hold the same state on all ranks, so the one
-    # rank 0 checkpoints is right for all of them on --resume (masks are alike across ranks, samples are not).
-    tf.keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow seeds
-    tf.keras.backend.experimental.enable_tf_random_generator()  # dropout state becomes checkpointable
-    set_precision(config.precision)
-
-    # ---- model, optimizer, state ----------------------------------------------------------------------
-    model = build_run_model(config)
-    learning_rate = WarmupDecay(
-        config.learning_rate * lr_scale(config.lr_scaling, ranks), total_steps, warmup_steps=config.warmup_steps,
-        decay=config.decay, power=config.poly_power, end_factor=config.end_learning_rate_factor,
-        boundaries=config.piecewise_boundaries, factors=config.piecewise_factors)
-    optimizer = make_optimizer(config, learning_rate)
-    optimizer.build(model.trainable_variables)  # slots exist now: restored and broadcast at once
-    loss_scaling = config.precision == "mixed_float16"
-    lag = None
-    if config.gradient_lag:
-        from training.gradient_lag import GradientLag
-        lag = GradientLag(model.trainable_variables, compression=config.allreduce_compression)
-    state = TrainingState(model, optimizer, lag=lag)
-
-    metrics_path = run_dir / "metrics.jsonl"
-    records = []
-    if resume:
-        load_checkpoint(find_checkpoint(run_dir, "latest"), state)
-        records = _read_metrics(metrics_path, up_to_step=state.position()["step"]) if root else []
-    distributed.broadcast_variables(model.variables + optimizer.variables + (list(lag.variables) if lag else []),
-                                    root_rank=0)
+    # ---- model, optimizer, state: rank 0's (restored or fresh) on every rank
+    seed_everything(config)
+    learning_rate = make_learning_rate(config, ranks=ranks, total_steps=total_steps)
+    state = make_state(config, learning_rate)
+    model, optimizer = state.model, state.optimizer
+    records = restore_or_start(state, run_dir, resume=resume, root=root)
     start = state.position()
-
     if root:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_output(run_dir / "config.yaml") as tmp:
-            config.write_yaml(tmp)
-        if Path(config.stats).resolve() != (run_dir / "stats.h5").resolve():
-            with atomic_output(run_dir / "stats.h5") as tmp:
-                shutil.copyfile(config.stats, tmp)
-        writer = tf.summary.create_file_writer(str(run_dir / "tensorboard"))
-    else:
-        writer = tf.summary.create_noop_writer()
-
-    if root:
+        write_run_files(run_dir, config)
         settings = ", ".join(f"{k}={v}" for k, v in distributed.horovod_settings().items()) if ranks > 1 else "-"
         print(f"climseg train: {config.model} ({model.count_params():,} parameters, {config.precision}), {ranks} rank(s) "
               f"x {config.batch_size} = {global_batch} samples/step, {steps_per_epoch} steps/epoch, steps "
               f"{start['step']}..{total_steps}, peak learning rate {learning_rate.peak:g}; horovod: {settings}",
               flush=True)
+    writer = tf.summary.create_file_writer(str(run_dir / "tensorboard")) if root else tf.summary.create_noop_writer()
 
-    # ---- the steps ---------------------------------------------------------------------------------------
-    train_step = make_train_step(model, optimizer, class_weights, config=config, learning_rate=learning_rate, lag=lag)
+    # ---- steps and data
+    train_step = make_train_step(model, optimizer, class_weights, config=config, learning_rate=learning_rate,
+                                 lag=state.lag)
     confusion_step = make_confusion_step(model)
+    dataset = training_dataset(config, train_files, stats, start_step=start["step"], total_steps=total_steps)
 
-    def validate():
-        batch = evaluation_batch_size(len(validation_files), config.batch_size)
-        dataset = data.make_dataset(validation_files, stats, batch_size=batch, shuffle=False,
-                                    normalization=config.normalization, read_workers=config.read_workers,
-                                    prefetch=config.prefetch, repeat=False)
-        return iou_summary(confusion_over(dataset, confusion_step, max_batches=config.validation_batches))
-
-    dataset = data.make_dataset(train_files, stats, batch_size=config.batch_size, shuffle=True, seed=config.seed,
-                                skip_batches=start["step"], normalization=config.normalization, crop=config.crop,
-                                flips=config.flips, read_workers=config.read_workers, prefetch=config.prefetch,
-                                repeat=True).take(total_steps - start["step"])
-
-    # ---- the loop ------------------------------------------------------------------------------------------
+    # ---- the loop
     elapsed_before = records[-1]["wall_time_s"] if records else 0.0
     t_start = t_log = time.perf_counter()
     steps_logged, losses_of_epoch, last_validation = 0, [], {}
     bar = tqdm(total=total_steps, initial=start["step"], unit="step", disable=not (root and progress),
                dynamic_ncols=True, desc=f"{config.model} {global_batch} samples/step")
-
-    def checkpoint(validation=None):
-        if lag is not None:
-            lag.synchronize()  # collective: the buffer becomes the average over ranks, as rank 0 saves it
-        if root:
-            save_checkpoint(run_dir, state, config=config.to_dict(), keep_last=config.keep_checkpoints,
-                            mean_iou=validation["mean_iou"] if validation else None, metrics=validation or {})
-
-    def record(kind, validation):
-        position = state.position()
-        entry = {"kind": kind, **position, "samples": position["step"] * global_batch,
-                 "wall_time_s": elapsed_before + time.perf_counter() - t_start,
-                 "learning_rate": float(learning_rate(position["step"])),
-                 "train_loss": distributed.allreduce_mean(np.mean(losses_of_epoch)) if losses_of_epoch else None,
-                 **validation}
-        records.append(entry)
-        if root:
-            _write_metrics(metrics_path, records)
-            with writer.as_default(step=position["step"]):
-                for name, value in validation.get("iou", {}).items():
-                    if value is not None:
-                        tf.summary.scalar(f"validation/iou_{name}", value)
-                if "mean_iou" in validation:
-                    tf.summary.scalar("validation/mean_iou", validation["mean_iou"])
-
     with StopFlag() as stop:
         for x, y in dataset:                                    # x (batch, lat, lon, 16), y (batch, lat, lon)
             loss = train_step(x, y)
@@ -349,12 +411,9 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
                 t_log, steps_logged = now, 0
                 bar.set_postfix(loss=f"{loss_value:.4f}", iou=f"{last_validation.get('mean_iou', float('nan')):.3f}",
                                 samples_s=f"{samples_per_second:.1f}")
-                with writer.as_default(step=step):
-                    tf.summary.scalar("train/loss", loss_value)
-                    tf.summary.scalar("train/learning_rate", float(learning_rate(step)))
-                    tf.summary.scalar("train/samples_per_second", samples_per_second)
-                    if loss_scaling:
-                        tf.summary.scalar("train/loss_scale", float(optimizer.loss_scale))
+                log_training(writer, step, loss=loss_value, learning_rate=float(learning_rate(step)),
+                             samples_per_second=samples_per_second,
+                             loss_scale=float(optimizer.loss_scale) if config.precision == "mixed_float16" else None)
 
             end_of_epoch = step % steps_per_epoch == 0
             if end_of_epoch:
@@ -362,18 +421,25 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
                 state.batches_in_epoch.assign(0)
             validation = {}
             if validation_files and (step % config.validate_every == 0 if config.validate_every else end_of_epoch):
-                validation = last_validation = validate()
+                validation = last_validation = validate(confusion_step, validation_files, stats, config)
+            if end_of_epoch or validation:
+                train_loss = distributed.allreduce_mean(np.mean(losses_of_epoch)) if losses_of_epoch else None
+                records.append(metrics_record(
+                    "epoch" if end_of_epoch else "validation", state.position(), global_batch=global_batch,
+                    wall_time_s=elapsed_before + time.perf_counter() - t_start,
+                    learning_rate=float(learning_rate(step)), train_loss=train_loss,
+                    validation=last_validation if end_of_epoch else validation))
+                if root:
+                    _write_metrics(run_dir / "metrics.jsonl", records)
+                    log_validation(writer, step, records[-1])
             if end_of_epoch:
-                record("epoch", last_validation)
                 losses_of_epoch = []
-            elif validation:
-                record("validation", validation)
             if validation or end_of_epoch or (config.checkpoint_every and step % config.checkpoint_every == 0):
-                checkpoint(validation)
+                save(run_dir, state, config, root=root, validation=validation)
 
             stop_now = int(distributed.allreduce_sum(tf.constant(int(stop.raised is not None), tf.int32)))
             if stop_now and step < total_steps:
-                checkpoint()
+                save(run_dir, state, config, root=root)
                 bar.close()
                 if root:
                     print(f"climseg train: {stop.raised or 'stop signal on another rank'}: checkpoint saved at "
