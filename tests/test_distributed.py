@@ -339,3 +339,52 @@ def test_climseg_train_aborts_when_one_rank_meets_a_corrupt_sample(demo_samples,
     assert result.returncode != 0
     assert f"rank 1: " in output and corrupt.name in output, output[-3000:]
     assert "MPI_ABORT was invoked on rank 1" in output
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_signals_during_a_slow_checkpoint_write_end_with_it_complete_and_exit_75(demo_samples, tmp_path, mpi_rank_pid):
+    """SIGUSR1 to both ranks, then again while rank 0 writes the checkpoint.
+
+    Rank 1 is done with its part of the checkpoint 1.5 s before rank 0: without the barrier after the
+    write it would exit 75 at once and the launcher would kill rank 0 mid-save; without holding further
+    signals during the write, the second signal would kill rank 0 there. (The signals go to the two rank
+    processes only: signals to the whole job, reader processes included, are tests/test_faults*.py's.)
+    """
+    import signal
+
+    from training.loop import INTERRUPTED_EXIT_CODE
+    root, _, stats = demo_samples
+    run = tmp_path / "run"
+    marker = os.getpid() * 1000 + 7
+    arguments = _climseg_train_arguments(root / "train", stats, run) + ["--steps-per-epoch", "2", "--epochs", "50"]
+    job = subprocess.Popen([*MPIRUN, "-x", "CLIMSEG_TEST_JOB", "-np", "2", sys.executable,
+                            str(SCRIPTS / "dist_slow_checkpoint.py"), *arguments],
+                           env={**os.environ, "CLIMSEG_TEST_JOB": str(marker)},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+    deadline = time.monotonic() + 180
+
+    def wait_for(condition):
+        while not condition():
+            assert job.poll() is None and time.monotonic() < deadline, job.communicate()
+            time.sleep(0.02)
+
+    try:
+        wait_for(lambda: (run / "checkpoints" / "index.json").exists())       # the first epoch's checkpoint
+        first = json.loads((run / "checkpoints" / "index.json").read_text())["latest"]
+        ranks = [mpi_rank_pid(marker, rank) for rank in (0, 1)]
+        saving = set(run.glob("saving-*"))
+        for pid in ranks:
+            os.kill(pid, signal.SIGUSR1)
+        wait_for(lambda: set(run.glob("saving-*")) - saving)                  # rank 0 writes the stop checkpoint
+        for pid in ranks:
+            os.kill(pid, signal.SIGUSR1)
+        out, err = job.communicate(timeout=120)
+    finally:
+        job.kill()
+    assert job.returncode == INTERRUPTED_EXIT_CODE, (job.returncode, err[-3000:])
+    assert "SIGUSR1: checkpoint saved at step" in out, out[-2000:]
+    stopped = int(out.split("checkpoint saved at step ")[1].split(";")[0])
+    index = json.loads((run / "checkpoints" / "index.json").read_text())
+    assert index["latest"] == f"step-{stopped:08d}" != first
+    assert (run / "checkpoints" / index["latest"] / "meta.json").exists()

@@ -14,22 +14,26 @@ Distributed touch points, all calls into :mod:`training.distributed` (identities
 ``init`` at the start; ``broadcast_variables`` of the weights, optimizer state and lag buffer after
 the optimizer is built and a checkpoint possibly restored, so every rank starts from rank 0's state;
 ``allreduce_gradients`` in the step; ``allreduce_sum`` of the validation confusion matrix, of the
-label counts and of the stop flag; ``allreduce_mean`` of the logged training loss; only rank 0 writes checkpoints, logs, TensorBoard and the progress
-bar. The learning rate is scaled with the number of ranks by ``lr_scaling``.
+label counts and of the stop flag; ``allreduce_mean`` of the logged training loss; ``barrier`` after the
+last checkpoint (no rank leaves while rank 0 still writes); only rank 0 writes checkpoints, logs,
+TensorBoard and the progress bar. The learning rate is scaled with the number of ranks by ``lr_scaling``.
 
 A run directory holds ``config.yaml`` (the resolved configuration), ``stats.h5`` (a copy, so the run
 can predict on its own), ``checkpoints/`` (see :mod:`training.checkpoint`), ``metrics.jsonl`` (one JSON
 record per validation and per epoch) and ``tensorboard/``.
 
 SIGTERM and SIGUSR1 (sent by batch systems before the wall-time kill) set a flag; at the next step
-boundary the run saves a checkpoint and exits with :data:`INTERRUPTED_EXIT_CODE` (75, ``EX_TEMPFAIL``:
-"not finished, try again"), so that a workflow manager does not mistake it for a finished run.
+boundary the run saves a checkpoint, every rank waits until rank 0 has written it (an early exit with a
+non-zero code would make the MPI launcher kill rank 0 mid-save), and all exit with
+:data:`INTERRUPTED_EXIT_CODE` (75, ``EX_TEMPFAIL``: "not finished, try again"), so that a workflow manager
+does not mistake it for a finished run. Further signals during a checkpoint write are ignored.
 ``--resume`` then continues at the same step, with the same optimizer state, data position and dropout
 random state; in deterministic mode the weights end bit-identical to an uninterrupted run's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -150,22 +154,38 @@ def confusion_over(dataset, confusion_step, *, max_batches: int = 0) -> np.ndarr
 
 
 class StopFlag:
-    """Set by SIGTERM/SIGUSR1; the loop checks it at step boundaries."""
+    """Set by SIGTERM/SIGUSR1; the loop checks it at step boundaries.
+
+    A second signal while the loop is computing ends the process at once (it may be stuck, e.g. waiting
+    for input). Inside :meth:`held` (a checkpoint being written, the ranks meeting afterwards) further
+    signals are only noted: a batch system that signals twice must not leave half a checkpoint.
+    """
 
     def __init__(self):
         self.raised = None
         self._previous = {}
+        self._held = False
 
     def __enter__(self):
         for sig in STOP_SIGNALS:
             self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
+    @contextlib.contextmanager
+    def held(self):
+        """Within this block no signal ends the process (the first one still sets :attr:`raised`)."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+
     def _handle(self, signum, frame):
-        if self.raised is not None:  # a second signal: the loop is stuck (e.g. waiting on input); die now
+        if self.raised is not None and not self._held:  # a second signal: the loop is stuck; die now
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
-        self.raised = signal.Signals(signum).name
+        if self.raised is None:
+            self.raised = signal.Signals(signum).name
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
@@ -435,17 +455,21 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
             if end_of_epoch:
                 losses_of_epoch = []
             if validation or end_of_epoch or (config.checkpoint_every and step % config.checkpoint_every == 0):
-                save(run_dir, state, config, root=root, validation=validation)
+                with stop.held():
+                    save(run_dir, state, config, root=root, validation=validation)
 
             stop_now = int(distributed.allreduce_sum(tf.constant(int(stop.raised is not None), tf.int32)))
             if stop_now and step < total_steps:
-                save(run_dir, state, config, root=root)
+                with stop.held():
+                    save(run_dir, state, config, root=root)
+                    distributed.barrier()  # no rank exits (and makes the launcher kill the others) mid-save
                 bar.close()
                 if root:
                     print(f"climseg train: {stop.raised or 'stop signal on another rank'}: checkpoint saved at "
                           f"step {step}; continue with --resume", flush=True)
                 writer.flush()
                 return INTERRUPTED_EXIT_CODE
+        distributed.barrier()  # rank 0 may still write the last checkpoint
     bar.close()
     writer.flush()
     return 0
