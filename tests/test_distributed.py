@@ -310,11 +310,10 @@ def test_climseg_train_on_two_ranks_ends_with_bit_identical_state_on_all_ranks(d
     assert name0 == name1 == "step-00000004"
     assert state0.keys() == state1.keys()
     assert any("/lag/pending/" in name for name in state0), "the lag buffer is in the checkpoint"
-    # Batch normalization's moving statistics follow each rank's own batches (Horovod does not average
-    # them; the checkpoint keeps rank 0's). Everything else must be the same bits on both ranks.
-    local = {name for name in state0 if "moving_mean" in name or "moving_variance" in name}
-    assert local, "the small Tiramisu has batch normalization"
-    for name in state0.keys() - local:
+    # Batch normalization's moving statistics follow each rank's own batches, and are averaged over the
+    # ranks at every checkpoint: the whole state, those included, is the same bits on both ranks.
+    assert any("moving_mean" in name for name in state0), "the small Tiramisu has batch normalization"
+    for name in state0:
         np.testing.assert_array_equal(state0[name], state1[name], err_msg=name)
     # The recorded training loss is the mean over ranks (each rank's own batches give another loss).
     losses = [[json.loads(line)["train_loss"] for line in (tmp_path / f"rank{r}" / "metrics.jsonl").open()]
@@ -388,3 +387,29 @@ def test_signals_during_a_slow_checkpoint_write_end_with_it_complete_and_exit_75
     index = json.loads((run / "checkpoints" / "index.json").read_text())
     assert index["latest"] == f"step-{stopped:08d}" != first
     assert (run / "checkpoints" / index["latest"] / "meta.json").exists()
+
+
+@pytest.mark.mpi
+def test_checkpoint_holds_batch_norm_statistics_averaged_over_ranks(tmp_path):
+    from training.checkpoint import TrainingState, find_checkpoint, load_checkpoint
+    from training.config import TrainConfig
+    from training.loop import batch_norm_statistics
+    from training.run import build_run_model
+
+    result = subprocess.run([*MPIRUN, "-np", "2", sys.executable, str(SCRIPTS / "dist_batch_norm.py"),
+                             "--out", str(tmp_path)], capture_output=True, text=True, errors="replace", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (np.load(tmp_path / f"rank{r}.npz") for r in (0, 1))
+    count = len(rank0["names"])
+    assert count >= 2 and all(("moving_mean" in n) or ("moving_variance" in n) for n in rank0["names"])
+
+    model = build_run_model(TrainConfig(model_preset="small"))
+    load_checkpoint(find_checkpoint(tmp_path / "run"), TrainingState(model), partial=True)
+    saved = [variable.numpy() for variable in batch_norm_statistics(model)]
+    assert len(saved) == count
+    for i in range(count):
+        local0, local1 = rank0[f"local_{i}"], rank1[f"local_{i}"]
+        assert not np.allclose(local0, local1), "the ranks saw different data"
+        np.testing.assert_allclose(saved[i], (local0 + local1) / 2, rtol=1e-6, err_msg=rank0["names"][i])
+        np.testing.assert_array_equal(rank0[f"after_{i}"], saved[i])     # every rank now holds the average
+        np.testing.assert_array_equal(rank1[f"after_{i}"], saved[i])

@@ -51,6 +51,7 @@ from tqdm import tqdm
 
 from climseg.atomic import atomic_output
 from climseg.contract import LABELS_KEY, NUM_CLASSES
+from climseg.mllog import MLLogger
 from training import data, distributed, losses, metrics
 from training.checkpoint import TrainingState, find_checkpoint, load_checkpoint, save_checkpoint
 from training.config import TrainConfig, check_config, lr_scale
@@ -81,19 +82,27 @@ def make_train_step(model, optimizer, class_weights, *, config: TrainConfig, lea
 
     Forward, weighted loss + L2 penalties, gradients (loss-scaled under ``mixed_float16``), average over
     ranks (or, with gradient lag, keep this step's and take the previous step's average), LARC, update.
+    With ``config.jit_compile`` the forward and backward pass (up to the gradients) is one XLA cluster;
+    the allreduce (Horovod has no XLA kernels here) and the update stay in the plain graph.
     """
     loss_scaling = config.precision == "mixed_float16"
     if config.larc:
         from training.larc import larc_scale_gradients
 
-    @tf.function
-    def train_step(x, y):                                       # x (batch, lat, lon, 16), y (batch, lat, lon)
+    def loss_and_gradients(x, y):                               # x (batch, lat, lon, 16), y (batch, lat, lon)
         with tf.GradientTape() as tape:
             logits = model(x, training=True)                    # (batch, lat, lon, classes) float32
             loss = losses.weighted_cross_entropy(y, logits, class_weights)
             total_loss = loss + tf.add_n(model.losses) if model.losses else loss  # + L2 of the kernels
             scaled_loss = optimizer.get_scaled_loss(total_loss) if loss_scaling else total_loss
-        gradients = tape.gradient(scaled_loss, model.trainable_variables)
+        return loss, tape.gradient(scaled_loss, model.trainable_variables)
+
+    if config.jit_compile:
+        loss_and_gradients = tf.function(loss_and_gradients, jit_compile=True)
+
+    @tf.function
+    def train_step(x, y):
+        loss, gradients = loss_and_gradients(x, y)
         if loss_scaling:
             gradients = optimizer.get_unscaled_gradients(gradients)
         if lag is None:
@@ -133,24 +142,31 @@ def evaluation_batch_size(num_files: int, batch_size: int) -> int:
     return max(b for b in range(1, min(batch_size, num_files) + 1) if num_files % b == 0)
 
 
-def make_confusion_step(model):
-    """A ``tf.function`` (x, y) -> confusion matrix (3, 3) int64 of the model's predictions on a batch."""
-    @tf.function(reduce_retracing=True)
+def make_confusion_step(model, *, jit_compile: bool = False):
+    """A ``tf.function`` (x, y) -> (confusion matrix (3, 3) int64, sum over the batch of MLPerf's per-sample
+    mean IoU, float64) of the model's predictions; compiled with XLA when ``jit_compile``."""
+    @tf.function(reduce_retracing=True, jit_compile=jit_compile)
     def confusion_step(x, y):
         logits = model(x, training=False)                       # (batch, lat, lon, classes)
         predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)  # (batch, lat, lon)
-        return metrics.confusion_matrix(y, predictions, num_classes=NUM_CLASSES)
+        return (metrics.confusion_matrix(y, predictions, num_classes=NUM_CLASSES),
+                tf.reduce_sum(metrics.per_sample_mean_iou(y, predictions, num_classes=NUM_CLASSES)))
     return confusion_step
 
 
-def confusion_over(dataset, confusion_step, *, max_batches: int = 0) -> np.ndarray:
-    """Confusion matrix (3, 3) int64 of this rank over ``dataset``, summed over all ranks."""
-    total = tf.zeros((NUM_CLASSES, NUM_CLASSES), tf.int64)
+def validation_counts(dataset, confusion_step, *, max_batches: int = 0) -> tuple[np.ndarray, float, int]:
+    """Over ``dataset`` on all ranks (collective): the confusion matrix (3, 3) int64, the sum of MLPerf's
+    per-sample mean IoU and the number of samples."""
+    confusion = tf.zeros((NUM_CLASSES, NUM_CLASSES), tf.int64)
+    sums = tf.zeros(2, tf.float64)                              # (per-sample IoU sum, samples)
     for i, (x, y) in enumerate(dataset):
         if max_batches and i >= max_batches:
             break
-        total += tf.cast(confusion_step(x, y), tf.int64)
-    return np.asarray(distributed.allreduce_sum(total)).astype(np.int64)
+        batch_confusion, batch_iou_sum = confusion_step(x, y)
+        confusion += tf.cast(batch_confusion, tf.int64)
+        sums += tf.stack([tf.cast(batch_iou_sum, tf.float64), tf.cast(tf.shape(y)[0], tf.float64)])
+    confusion, sums = distributed.allreduce_sum(confusion), distributed.allreduce_sum(sums)
+    return np.asarray(confusion).astype(np.int64), float(sums[0]), int(sums[1])
 
 
 class StopFlag:
@@ -307,16 +323,30 @@ def training_dataset(config: TrainConfig, train_files: list, stats, *, start_ste
 # ---- what the loop does at a step boundary -----------------------------------------------------------------
 
 def validate(confusion_step, validation_files: list, stats, config: TrainConfig) -> dict:
-    """Mean IoU and IoU per class over the validation files of all ranks (collective)."""
+    """Validation figures over the files of all ranks (collective): ``mean_iou`` and ``iou`` per class of the
+    summed confusion matrix, ``mlperf_mean_iou`` (mean over samples of the per-sample mean over classes,
+    MLPerf DeepCAM's score) and ``validation_samples``."""
     batch = evaluation_batch_size(len(validation_files), config.batch_size)
     dataset = data.make_dataset(validation_files, stats, batch_size=batch, shuffle=False,
                                 normalization=config.normalization, read_workers=config.read_workers,
                                 prefetch=config.prefetch, repeat=False)
-    return iou_summary(confusion_over(dataset, confusion_step, max_batches=config.validation_batches))
+    confusion, iou_sum, samples = validation_counts(dataset, confusion_step, max_batches=config.validation_batches)
+    return {**iou_summary(confusion), "mlperf_mean_iou": iou_sum / samples, "validation_samples": samples}
+
+
+def batch_norm_statistics(model) -> list:
+    """The moving mean and variance of every batch normalization layer of ``model`` (each (channels,) float32)."""
+    return [variable for layer in model.submodules if isinstance(layer, tf.keras.layers.BatchNormalization)
+            for variable in (layer.moving_mean, layer.moving_variance)]
 
 
 def save(run_dir: Path, state: TrainingState, config: TrainConfig, *, root: bool, validation: dict | None = None):
-    """Checkpoint the run (collective: every rank calls it; rank 0 writes)."""
+    """Checkpoint the run (collective: every rank calls it; rank 0 writes).
+
+    Batch normalization's moving statistics follow each rank's own batches; they are averaged over the
+    ranks first (on every rank), so the saved model is the job's, not rank 0's.
+    """
+    distributed.allreduce_average(batch_norm_statistics(state.model))
     if state.lag is not None:
         state.lag.synchronize()  # the buffer becomes the average over ranks, as rank 0 saves it
     if root:
@@ -342,6 +372,25 @@ def log_training(writer, step: int, *, loss: float, learning_rate: float, sample
             tf.summary.scalar("train/loss_scale", loss_scale)
 
 
+def log_run_settings(mllog: MLLogger, config: TrainConfig, *, global_batch: int, learning_rate: WarmupDecay,
+                     train_samples: int, eval_samples: int, ranks: int) -> None:
+    """The settings MLPerf HPC logs before ``init_stop`` (the optimizer's base rate is the scaled peak)."""
+    mllog.event("global_batch_size", global_batch)
+    mllog.event("opt_name", config.optimizer + ("+larc" if config.larc else ""))
+    mllog.event("opt_base_learning_rate", float(learning_rate.peak))
+    mllog.event("opt_learning_rate_warmup_steps", config.warmup_steps)
+    mllog.event("train_samples", train_samples)
+    mllog.event("eval_samples", eval_samples)
+    mllog.event("number_of_ranks", ranks)
+    mllog.event("seed", config.seed)
+
+
+def run_summary(status: str, record: dict, *, target_iou: float) -> dict:
+    """``summary.json``: how the run ended (``success``: target reached, or all epochs without a target;
+    ``aborted``: a target not reached) and where: the last metrics record (step, samples, wall time, IoUs)."""
+    return {"status": status, "target_iou": target_iou or None, **record}
+
+
 def log_validation(writer, step: int, validation: dict) -> None:
     """Validation mean IoU and IoU per class to TensorBoard."""
     with writer.as_default(step=step):
@@ -357,9 +406,10 @@ def log_validation(writer, step: int, validation: dict) -> None:
 def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool = True) -> int:
     """Train a network as ``config`` says, writing the run to ``run_dir``; returns the exit code.
 
-    0: all epochs done; :data:`INTERRUPTED_EXIT_CODE`: stopped by a signal after saving a checkpoint.
-    Bad input raises ValueError/OSError naming the file; under several ranks any exception aborts the
-    whole job with its message (``distributed.fail_fast``) instead of leaving the other ranks waiting.
+    0: all epochs done or ``target_iou`` reached; :data:`INTERRUPTED_EXIT_CODE`: stopped by a signal after
+    saving a checkpoint. Bad input raises ValueError/OSError naming the file; under several ranks any
+    exception aborts the whole job with its message (``distributed.fail_fast``) instead of leaving the
+    other ranks waiting.
     """
     policy = tf.keras.mixed_precision.global_policy()
     try:
@@ -373,6 +423,8 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
     # ---- processes and checks
     distributed.init(settings=config.horovod)
     rank, ranks, root = distributed.rank(), distributed.size(), distributed.is_root()
+    mllog = MLLogger(config.mllog or run_dir / "mllog.txt", enabled=root)
+    mllog.start("init_start")
     check_config(config, ranks=ranks)
     check_run_dir(run_dir, resume=resume)
 
@@ -393,6 +445,9 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
     model, optimizer = state.model, state.optimizer
     records = restore_or_start(state, run_dir, resume=resume, root=root)
     start = state.position()
+    file_counts = distributed.allreduce_sum(np.array([len(train_files), len(validation_files)], np.int64))
+    log_run_settings(mllog, config, global_batch=global_batch, learning_rate=learning_rate, ranks=ranks,
+                     train_samples=int(file_counts[0]), eval_samples=int(file_counts[1]))
     if root:
         write_run_files(run_dir, config)
         settings = ", ".join(f"{k}={v}" for k, v in distributed.horovod_settings().items()) if ranks > 1 else "-"
@@ -405,17 +460,23 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
     # ---- steps and data
     train_step = make_train_step(model, optimizer, class_weights, config=config, learning_rate=learning_rate,
                                  lag=state.lag)
-    confusion_step = make_confusion_step(model)
+    confusion_step = make_confusion_step(model, jit_compile=config.jit_compile)
     dataset = training_dataset(config, train_files, stats, start_step=start["step"], total_steps=total_steps)
+    mllog.end("init_stop")
 
     # ---- the loop
+    mllog.start("run_start")
     elapsed_before = records[-1]["wall_time_s"] if records else 0.0
     t_start = t_log = time.perf_counter()
-    steps_logged, losses_of_epoch, last_validation = 0, [], {}
+    steps_logged, losses_of_epoch, last_validation, in_epoch = 0, [], {}, False
+    status = "aborted" if config.target_iou else "success"  # until the target is reached
     bar = tqdm(total=total_steps, initial=start["step"], unit="step", disable=not (root and progress),
                dynamic_ncols=True, desc=f"{config.model} {global_batch} samples/step")
     with StopFlag() as stop:
         for x, y in dataset:                                    # x (batch, lat, lon, 16), y (batch, lat, lon)
+            if not in_epoch:
+                mllog.start("epoch_start", epoch_num=int(state.epoch.numpy()) + 1)
+                in_epoch = True
             loss = train_step(x, y)
             state.step.assign_add(1)
             state.batches_in_epoch.assign_add(1)
@@ -441,7 +502,14 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
                 state.batches_in_epoch.assign(0)
             validation = {}
             if validation_files and (step % config.validate_every == 0 if config.validate_every else end_of_epoch):
+                epoch_num = int(state.epoch.numpy()) + (0 if end_of_epoch else 1)
+                mllog.start("eval_start", epoch_num=epoch_num)
                 validation = last_validation = validate(confusion_step, validation_files, stats, config)
+                mllog.end("eval_stop", epoch_num=epoch_num)
+                mllog.event("eval_accuracy", validation["mean_iou"], epoch_num=epoch_num, step_num=step,
+                            mlperf_mean_iou=validation["mlperf_mean_iou"])
+                if config.target_iou and validation["mean_iou"] >= config.target_iou:
+                    status = "success"
             if end_of_epoch or validation:
                 train_loss = distributed.allreduce_mean(np.mean(losses_of_epoch)) if losses_of_epoch else None
                 records.append(metrics_record(
@@ -449,14 +517,19 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
                     wall_time_s=elapsed_before + time.perf_counter() - t_start,
                     learning_rate=float(learning_rate(step)), train_loss=train_loss,
                     validation=last_validation if end_of_epoch else validation))
+                if config.target_iou:
+                    records[-1]["target_reached"] = status == "success"
                 if root:
                     _write_metrics(run_dir / "metrics.jsonl", records)
                     log_validation(writer, step, records[-1])
             if end_of_epoch:
-                losses_of_epoch = []
+                mllog.end("epoch_stop", epoch_num=int(state.epoch.numpy()))
+                losses_of_epoch, in_epoch = [], False
             if validation or end_of_epoch or (config.checkpoint_every and step % config.checkpoint_every == 0):
                 with stop.held():
                     save(run_dir, state, config, root=root, validation=validation)
+            if config.target_iou and status == "success":
+                break
 
             stop_now = int(distributed.allreduce_sum(tf.constant(int(stop.raised is not None), tf.int32)))
             if stop_now and step < total_steps:
@@ -464,6 +537,7 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
                     save(run_dir, state, config, root=root)
                     distributed.barrier()  # no rank exits (and makes the launcher kill the others) mid-save
                 bar.close()
+                mllog.end("run_stop", status="aborted", reason=stop.raised or "stop signal on another rank")
                 if root:
                     print(f"climseg train: {stop.raised or 'stop signal on another rank'}: checkpoint saved at "
                           f"step {step}; continue with --resume", flush=True)
@@ -471,5 +545,14 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
                 return INTERRUPTED_EXIT_CODE
         distributed.barrier()  # rank 0 may still write the last checkpoint
     bar.close()
+    mllog.end("run_stop", status=status)
+    if root:
+        with atomic_output(run_dir / "summary.json") as tmp:
+            tmp.write_text(json.dumps(run_summary(status, records[-1] if records else state.position(),
+                                                  target_iou=config.target_iou), indent=1))
+        if config.target_iou:
+            print(f"climseg train: target mean IoU {config.target_iou:g} "
+                  f"{'reached' if status == 'success' else 'not reached'} at step {records[-1]['step']}, "
+                  f"{records[-1]['samples']} samples, {records[-1]['wall_time_s']:.1f} s", flush=True)
     writer.flush()
     return 0
