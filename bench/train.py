@@ -15,9 +15,19 @@ Baseline, measured in the same run: the FLOP/s of an N x N x N ``tf.matmul`` (2 
 float16 and bfloat16. Each precision's achieved FLOP/s is divided by the matmul of its compute type
 (fp32 -> float32, mixed_float16 -> float16, mixed_bfloat16 -> bfloat16): the fraction of what this
 machine's dense linear algebra delivers. The last line is the ratio for the Tiramisu in fp32.
+
+XLA (``--jit-compile`` of ``climseg train``): every network and precision is also timed with the forward and
+backward pass compiled by XLA (``TrainConfig.jit_compile``), and the evaluation step (forward, argmax,
+confusion matrix, per-sample IoU) with and without XLA, in the same run. The columns ``xla/plain`` give
+plain seconds per step / XLA seconds per step (above 1: XLA is faster); the first XLA call (compilation)
+is reported apart and not timed. ``--no-xla`` skips this.
+
+Measured on the 2-core CPU of the development machine (2026-12-02, shared with other jobs; small networks
+at 96 x 144, batch 2, 5 steps; paper networks at 48 x 72, batch 1, 2 steps): see ``bench/README.md``.
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -35,7 +45,8 @@ from climseg.contract import CHANNELS, NUM_CLASSES  # noqa: E402
 from flops import conv_backprop_correction, profile_flops  # noqa: E402  (bench/flops.py)
 from training import distributed, losses  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
-from training.loop import build_run_model, make_optimizer, make_train_step, set_precision  # noqa: E402
+from training.loop import (build_run_model, make_confusion_step, make_optimizer, make_train_step,  # noqa: E402
+                           set_precision)
 from training.schedule import WarmupDecay  # noqa: E402
 
 MATMUL_DTYPES = {"fp32": tf.float32, "mixed_float16": tf.float16, "mixed_bfloat16": tf.bfloat16}
@@ -53,6 +64,43 @@ def matmul_flops_per_second(n: int, dtype, *, repeats: int = 3) -> float:
         float(product())
         best = min(best, time.perf_counter() - start)
     return 2.0 * n ** 3 / best
+
+
+def _time_calls(function, args: tuple, steps: int) -> tuple[float, float]:
+    """(seconds of the first call, seconds per call of the next ``steps``) of a ``tf.function``."""
+    start = time.perf_counter()
+    _ = [np.asarray(value) for value in tf.nest.flatten(function(*args))]  # first call: tracing, compilation
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(steps):
+        result = function(*args)
+    _ = [np.asarray(value) for value in tf.nest.flatten(result)]  # wait for the last call
+    return first, (time.perf_counter() - start) / steps
+
+
+def xla_figures(config: TrainConfig, shape: tuple, batch: int, steps: int) -> dict:
+    """Seconds per training step and per evaluation step, plain graph and XLA, of one network and precision.
+
+    The same model, optimizer and batch for all four; plain first, then XLA.
+    """
+    set_precision(config.precision)
+    tf.keras.utils.set_random_seed(0)
+    model = build_run_model(config)
+    learning_rate = WarmupDecay(1e-4, 1000, decay="none")
+    optimizer = make_optimizer(config, learning_rate)
+    optimizer.build(model.trainable_variables)
+    class_weights = tf.constant(losses.class_weights_from_frequencies([0.982, 0.0007, 0.017]), tf.float32)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(batch, *shape, len(CHANNELS))).astype(np.float32))  # (batch, lat, lon, 16)
+    y = tf.constant(rng.integers(0, NUM_CLASSES, size=(batch, *shape)).astype(np.int32))  # (batch, lat, lon)
+    figures = {}
+    for jit in (False, True):
+        variant = dataclasses.replace(config, jit_compile=jit)
+        step = make_train_step(model, optimizer, class_weights, config=variant, learning_rate=learning_rate)
+        figures[("train", jit)] = _time_calls(step, (x, y), steps)
+        figures[("eval", jit)] = _time_calls(make_confusion_step(model, jit_compile=jit), (x, y), steps)
+    set_precision("fp32")
+    return figures
 
 
 def training_step_figures(config: TrainConfig, shape: tuple, batch: int, steps: int) -> dict:
@@ -99,11 +147,18 @@ def main(argv=None) -> int:
                         help="on CPUs mixed_float16 is emulated (no fp16 batch-norm kernels): add it to see how slow")
     parser.add_argument("--preset", choices=["paper", "small"], default="paper", help="network configuration")
     parser.add_argument("--matmul", type=int, default=8192 if gpu else 2048, help="N of the N x N x N baseline")
+    parser.add_argument("--no-xla", dest="xla", action="store_false", help="skip the XLA against plain graph table")
+    parser.add_argument("--no-flops", dest="flops", action="store_false",
+                        help="skip the FLOP/s table (and the matmul baseline): only the XLA table")
     args = parser.parse_args(argv)
     distributed.init()
 
     print(f"device: {'GPU ' + tf.config.experimental.get_device_details(tf.config.list_physical_devices('GPU')[0]).get('device_name', '') if gpu else 'CPU'}; "
           f"grid {args.size[0]} x {args.size[1]} x {len(CHANNELS)}, batch {args.batch}, {args.preset} networks")
+    if args.xla:
+        xla_table(args)
+    if not args.flops:
+        return 0
     baseline = {}
     for precision in args.precisions:
         baseline[precision] = matmul_flops_per_second(args.matmul, MATMUL_DTYPES[precision])
@@ -135,6 +190,31 @@ def main(argv=None) -> int:
     else:
         print("ratio: n/a (Tiramisu fp32 not measured)")
     return 0
+
+
+def xla_table(args) -> None:
+    """Training and evaluation step, plain graph against XLA, for every network and precision."""
+    print(f"\n{'model':<14} {'precision':<15} {'train s/step':>12} {'XLA':>8} {'xla/plain':>9} "
+          f"{'eval s/step':>11} {'XLA':>8} {'xla/plain':>9} {'XLA compile s':>14}")
+    speedups = []
+    for name in args.models:
+        for precision in args.precisions:
+            config = TrainConfig(model=name, model_preset=args.preset, precision=precision)
+            try:
+                f = xla_figures(config, tuple(args.size), args.batch, args.steps)
+            except (tf.errors.OpError, ValueError) as error:
+                print(f"{name:<14} {precision:<15} failed: {str(error).splitlines()[0][:80]}")
+                continue
+            train_plain, train_xla = f[("train", False)][1], f[("train", True)][1]
+            eval_plain, eval_xla = f[("eval", False)][1], f[("eval", True)][1]
+            speedups.append((train_plain / train_xla, name, precision))
+            print(f"{name:<14} {precision:<15} {train_plain:>12.3f} {train_xla:>8.3f} {train_plain / train_xla:>9.2f} "
+                  f"{eval_plain:>11.3f} {eval_xla:>8.3f} {eval_plain / eval_xla:>9.2f} "
+                  f"{f[('train', True)][0] + f[('eval', True)][0]:>14.1f}", flush=True)
+    if speedups:
+        best = max(speedups)
+        print(f"xla: training step plain/XLA {min(speedups)[0]:.2f} .. {best[0]:.2f} (best {best[1]} {best[2]}); "
+              f"above 1 means XLA is faster: make --jit-compile the default where it is", flush=True)
 
 
 if __name__ == "__main__":

@@ -310,11 +310,10 @@ def test_climseg_train_on_two_ranks_ends_with_bit_identical_state_on_all_ranks(d
     assert name0 == name1 == "step-00000004"
     assert state0.keys() == state1.keys()
     assert any("/lag/pending/" in name for name in state0), "the lag buffer is in the checkpoint"
-    # Batch normalization's moving statistics follow each rank's own batches (Horovod does not average
-    # them; the checkpoint keeps rank 0's). Everything else must be the same bits on both ranks.
-    local = {name for name in state0 if "moving_mean" in name or "moving_variance" in name}
-    assert local, "the small Tiramisu has batch normalization"
-    for name in state0.keys() - local:
+    # Batch normalization's moving statistics follow each rank's own batches, and are averaged over the
+    # ranks at every checkpoint: the whole state, those included, is the same bits on both ranks.
+    assert any("moving_mean" in name for name in state0), "the small Tiramisu has batch normalization"
+    for name in state0:
         np.testing.assert_array_equal(state0[name], state1[name], err_msg=name)
     # The recorded training loss is the mean over ranks (each rank's own batches give another loss).
     losses = [[json.loads(line)["train_loss"] for line in (tmp_path / f"rank{r}" / "metrics.jsonl").open()]
@@ -339,3 +338,78 @@ def test_climseg_train_aborts_when_one_rank_meets_a_corrupt_sample(demo_samples,
     assert result.returncode != 0
     assert f"rank 1: " in output and corrupt.name in output, output[-3000:]
     assert "MPI_ABORT was invoked on rank 1" in output
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_signals_during_a_slow_checkpoint_write_end_with_it_complete_and_exit_75(demo_samples, tmp_path, mpi_rank_pid):
+    """SIGUSR1 to both ranks, then again while rank 0 writes the checkpoint.
+
+    Rank 1 is done with its part of the checkpoint 1.5 s before rank 0: without the barrier after the
+    write it would exit 75 at once and the launcher would kill rank 0 mid-save; without holding further
+    signals during the write, the second signal would kill rank 0 there. (The signals go to the two rank
+    processes only: signals to the whole job, reader processes included, are tests/test_faults*.py's.)
+    """
+    import signal
+
+    from training.loop import INTERRUPTED_EXIT_CODE
+    root, _, stats = demo_samples
+    run = tmp_path / "run"
+    marker = os.getpid() * 1000 + 7
+    arguments = _climseg_train_arguments(root / "train", stats, run) + ["--steps-per-epoch", "2", "--epochs", "50"]
+    job = subprocess.Popen([*MPIRUN, "-x", "CLIMSEG_TEST_JOB", "-np", "2", sys.executable,
+                            str(SCRIPTS / "dist_slow_checkpoint.py"), *arguments],
+                           env={**os.environ, "CLIMSEG_TEST_JOB": str(marker)},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+    deadline = time.monotonic() + 180
+
+    def wait_for(condition):
+        while not condition():
+            assert job.poll() is None and time.monotonic() < deadline, job.communicate()
+            time.sleep(0.02)
+
+    try:
+        wait_for(lambda: (run / "checkpoints" / "index.json").exists())       # the first epoch's checkpoint
+        first = json.loads((run / "checkpoints" / "index.json").read_text())["latest"]
+        ranks = [mpi_rank_pid(marker, rank) for rank in (0, 1)]
+        saving = set(run.glob("saving-*"))
+        for pid in ranks:
+            os.kill(pid, signal.SIGUSR1)
+        wait_for(lambda: set(run.glob("saving-*")) - saving)                  # rank 0 writes the stop checkpoint
+        for pid in ranks:
+            os.kill(pid, signal.SIGUSR1)
+        out, err = job.communicate(timeout=120)
+    finally:
+        job.kill()
+    assert job.returncode == INTERRUPTED_EXIT_CODE, (job.returncode, err[-3000:])
+    assert "SIGUSR1: checkpoint saved at step" in out, out[-2000:]
+    stopped = int(out.split("checkpoint saved at step ")[1].split(";")[0])
+    index = json.loads((run / "checkpoints" / "index.json").read_text())
+    assert index["latest"] == f"step-{stopped:08d}" != first
+    assert (run / "checkpoints" / index["latest"] / "meta.json").exists()
+
+
+@pytest.mark.mpi
+def test_checkpoint_holds_batch_norm_statistics_averaged_over_ranks(tmp_path):
+    from training.checkpoint import TrainingState, find_checkpoint, load_checkpoint
+    from training.config import TrainConfig
+    from training.loop import batch_norm_statistics
+    from training.run import build_run_model
+
+    result = subprocess.run([*MPIRUN, "-np", "2", sys.executable, str(SCRIPTS / "dist_batch_norm.py"),
+                             "--out", str(tmp_path)], capture_output=True, text=True, errors="replace", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (np.load(tmp_path / f"rank{r}.npz") for r in (0, 1))
+    count = len(rank0["names"])
+    assert count >= 2 and all(("moving_mean" in n) or ("moving_variance" in n) for n in rank0["names"])
+
+    model = build_run_model(TrainConfig(model_preset="small"))
+    load_checkpoint(find_checkpoint(tmp_path / "run"), TrainingState(model), partial=True)
+    saved = [variable.numpy() for variable in batch_norm_statistics(model)]
+    assert len(saved) == count
+    for i in range(count):
+        local0, local1 = rank0[f"local_{i}"], rank1[f"local_{i}"]
+        assert not np.allclose(local0, local1), "the ranks saw different data"
+        np.testing.assert_allclose(saved[i], (local0 + local1) / 2, rtol=1e-6, err_msg=rank0["names"][i])
+        np.testing.assert_array_equal(rank0[f"after_{i}"], saved[i])     # every rank now holds the average
+        np.testing.assert_array_equal(rank1[f"after_{i}"], saved[i])

@@ -207,3 +207,84 @@ def test_stop_flag_catches_sigterm_and_sigusr1_and_restores_handlers():
             os.kill(os.getpid(), sig)
             assert stop.raised == sig.name
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_stop_flag_holds_a_second_signal_during_a_checkpoint_write_and_dies_of_it_outside():
+    import os
+    code = ("import os, signal, sys\n"
+            "from training.loop import StopFlag\n"
+            "with StopFlag() as stop:\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    with stop.held():\n"
+            "        os.kill(os.getpid(), signal.SIGUSR1)\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "        print('survived', stop.raised, flush=True)\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    print('not reached', flush=True)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert result.stdout.split("\n")[0] == "survived SIGTERM", result.stderr[-2000:]
+    assert "not reached" not in result.stdout and result.returncode == -signal.SIGTERM
+
+
+MLLOG_SETTINGS = ["global_batch_size", "opt_name", "opt_base_learning_rate", "opt_learning_rate_warmup_steps",
+                  "train_samples", "eval_samples", "number_of_ranks", "seed"]
+
+
+@pytest.mark.slow
+def test_target_iou_stops_at_the_first_validation_reaching_it_and_not_before(samples, tmp_path):
+    from climseg.mllog import read_mllog
+    common = ["--data", samples["train"], "--validation-data", samples["validation"], "--stats", samples["stats"],
+              "--model-preset", "small", "--batch-size", 4, "--epochs", 1, "--steps-per-epoch", 8,
+              "--validate-every", 2, "--learning-rate", 0.01, "--read-workers", 2]
+    reference = run_train(*common, "--out", tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    measured = [json.loads(line) for line in (tmp_path / "reference" / "metrics.jsonl").read_text().splitlines()]
+    ious = [record["mean_iou"] for record in measured]
+    assert [record["step"] for record in measured] == [2, 4, 6, 8], "--validate-every 2 steps"
+    # the first validation that beats every earlier one (the small Tiramisu improves from the first to the second)
+    k = next(i for i in range(1, len(ious)) if ious[i] > max(ious[:i]))
+    target = (max(ious[:k]) + ious[k]) / 2                     # above every earlier validation, below this one
+
+    run = tmp_path / "target"
+    result = run_train(*common, "--out", run, "--target-iou", target, "--mllog", tmp_path / "log" / "mllog.txt")
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [r["step"] for r in measured[:k + 1]], "stopped at the k-th validation"
+    assert [r["mean_iou"] for r in records] == ious[:k + 1], "deterministic: the same validations as the reference"
+    assert [r["target_reached"] for r in records] == [False] * k + [True]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "success" and summary["target_iou"] == target
+    assert summary["step"] == records[-1]["step"] and summary["samples"] == 4 * summary["step"]
+    assert summary["wall_time_s"] > 0 and 0 < summary["mlperf_mean_iou"] <= 1
+    assert "target mean IoU" in result.stdout and "reached at step" in result.stdout
+
+    events = read_mllog(tmp_path / "log" / "mllog.txt")
+    assert not (run / "mllog.txt").exists(), "--mllog moves the log"
+    keys = [event["key"] for event in events]
+    assert keys == ["init_start", *MLLOG_SETTINGS, "init_stop", "run_start", "epoch_start",
+                    *["eval_start", "eval_stop", "eval_accuracy"] * (k + 1), "run_stop"]
+    values = {event["key"]: event["value"] for event in events}
+    assert values["global_batch_size"] == 4 and values["train_samples"] == 32 and values["eval_samples"] == 8
+    assert values["number_of_ranks"] == 1 and values["opt_name"] == "adam" and values["opt_base_learning_rate"] == 0.01
+    assert [e["value"] for e in events if e["key"] == "eval_accuracy"] == ious[:k + 1]
+    assert events[-1]["metadata"]["status"] == "success"
+    assert [e["time_ms"] for e in events] == sorted(e["time_ms"] for e in events)
+
+    beyond = tmp_path / "beyond"
+    result = run_train(*common, "--out", beyond, "--target-iou", min(1.0, max(ious) + 1e-6))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((beyond / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 8, "all steps run"
+    assert json.loads((beyond / "summary.json").read_text())["status"] == "aborted"
+    events = read_mllog(beyond / "mllog.txt")
+    assert [e["key"] for e in events][-3:] == ["eval_accuracy", "epoch_stop", "run_stop"]
+    assert events[-1]["metadata"]["status"] == "aborted"
+
+
+def test_target_iou_needs_validation_data_and_a_fraction(samples, tmp_path, capsys):
+    common = ["train", "--data", str(samples["train"]), "--stats", str(samples["stats"]), "--model-preset", "small"]
+    assert main([*common, "--out", str(tmp_path / "a"), "--target-iou", "0.5"]) == 2
+    assert "target_iou: needs validation samples (--validation-data)" in capsys.readouterr().err
+    assert main([*common, "--out", str(tmp_path / "b"), "--validation-data", str(samples["validation"]),
+                 "--target-iou", "82"]) == 2
+    assert "target_iou: must be between 0 and 1, got 82" in capsys.readouterr().err

@@ -85,3 +85,35 @@ def test_empty_or_malformed_confusion_is_an_error():
         mean_iou(np.zeros((3, 3), np.int64))
     with pytest.raises(ValueError, match=r"must be square, got shape \(3, 2\)"):
         iou_per_class(np.zeros((3, 2)))
+
+
+def test_per_sample_mean_iou_on_hand_drawn_samples():
+    from training.metrics import per_sample_mean_iou
+    labels = np.array([[[0, 0], [1, 2]],      # sample 0: every class once
+                       [[0, 0], [0, 0]]])     # sample 1: background only
+    predictions = np.array([[[0, 1], [1, 0]],  # BG 1/3 (TP 1, FP 1, FN 1), TC 1/2, AR 0 (missed)
+                            [[0, 0], [0, 0]]])  # all right; TC and AR absent from both: IoU 1 each
+    scores = per_sample_mean_iou(tf.constant(labels), tf.constant(predictions)).numpy()
+    np.testing.assert_allclose(scores, [(1 / 3 + 1 / 2 + 0) / 3, 1.0])
+    # differs from the IoU of the summed confusion matrix (BG 5/7, TC 1/2, AR 0 there)
+    assert mean_iou(numpy_confusion(labels, predictions)) == pytest.approx((5 / 7 + 1 / 2 + 0) / 3)
+
+
+def test_per_sample_mean_iou_equals_numpy_per_sample_on_random_labels():
+    from training.metrics import per_sample_mean_iou
+    rng = np.random.default_rng(5)
+    labels = rng.choice(3, size=(5, 12, 18), p=[0.9, 0.02, 0.08])
+    predictions = np.where(rng.random(labels.shape) < 0.7, labels, rng.integers(0, 3, labels.shape))
+    expected = [np.mean(np.nan_to_num(numpy_iou(numpy_confusion(l, p)), nan=1.0)) for l, p in zip(labels, predictions)]
+    np.testing.assert_allclose(per_sample_mean_iou(tf.constant(labels), tf.constant(predictions)).numpy(), expected)
+
+
+def test_confusion_matrix_and_per_sample_iou_compile_with_xla():
+    from training.metrics import per_sample_mean_iou
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 3, size=(2, 10, 14))
+    predictions = rng.integers(0, 3, size=(2, 10, 14))
+    compiled = tf.function(lambda y, p: (confusion_matrix(y, p), per_sample_mean_iou(y, p)), jit_compile=True)
+    matrix, scores = compiled(tf.constant(labels, tf.int32), tf.constant(predictions, tf.int32))
+    np.testing.assert_array_equal(matrix.numpy(), numpy_confusion(labels, predictions))
+    np.testing.assert_allclose(scores.numpy(), per_sample_mean_iou(tf.constant(labels), tf.constant(predictions)).numpy())

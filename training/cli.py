@@ -36,7 +36,8 @@ def train_parser(parser: argparse.ArgumentParser) -> None:
                      "Exit code 2: bad input (the message names the file).")
     run = parser.add_argument_group("run")
     run.add_argument("--out", required=True, metavar="RUN_DIR",
-                     help="run directory: config.yaml, stats.h5, checkpoints/, metrics.jsonl, tensorboard/")
+                     help="run directory: config.yaml, stats.h5, checkpoints/, metrics.jsonl, summary.json, "
+                          "mllog.txt, tensorboard/")
     run.add_argument("--config", metavar="TRAIN.yaml", help="YAML file of training options (flags override it)")
     run.add_argument("--resume", action="store_true",
                      help="continue the run in RUN_DIR from its last checkpoint (its config.yaml is the base "
@@ -66,6 +67,9 @@ def train_parser(parser: argparse.ArgumentParser) -> None:
     _option(length, "--steps-per-epoch", type=int, metavar="N", help="steps per epoch; 0: files of a rank / B")
     _option(length, "--validate-every", type=int, metavar="STEPS", help="validate every STEPS steps; 0: each epoch")
     _option(length, "--validation-batches", type=int, metavar="N", help="validation batches; 0: all")
+    _option(length, "--target-iou", type=float, metavar="IOU",
+            help="stop with success at the first validation whose mean IoU reaches IOU (time to train; "
+                 "the step, samples and wall time go to metrics.jsonl and RUN_DIR/summary.json); 0: all epochs")
 
     o = parser.add_argument_group("optimization")
     _option(o, "--optimizer", choices=OPTIMIZERS, help="optimizer (sgd with momentum)")
@@ -81,6 +85,8 @@ def train_parser(parser: argparse.ArgumentParser) -> None:
     _option(o, "--larc", action=argparse.BooleanOptionalAction, help="layer-wise adaptive rate clipping")
     _option(o, "--larc-eta", type=float, metavar="ETA", help="LARC trust coefficient")
     _option(o, "--precision", choices=PRECISIONS, help="arithmetic (mixed_float16 with dynamic loss scaling)")
+    _option(o, "--jit-compile", action=argparse.BooleanOptionalAction,
+            help="compile the forward/backward pass and the evaluation step with XLA")
 
     dist = parser.add_argument_group("distribution")
     _option(dist, "--gradient-lag", type=int, choices=(0, 1), help="apply the previous step's gradients")
@@ -93,6 +99,8 @@ def train_parser(parser: argparse.ArgumentParser) -> None:
     _option(book, "--keep-checkpoints", type=int, metavar="K", help="checkpoints kept besides the best")
     _option(book, "--checkpoint-every", type=int, metavar="STEPS", help="extra checkpoints; 0: at validations/epochs")
     _option(book, "--log-every", type=int, metavar="STEPS", help="TensorBoard and progress-bar interval")
+    _option(book, "--mllog", metavar="PATH",
+            help="MLPerf-style :::MLLOG event log of rank 0 (appended on --resume); none: RUN_DIR/mllog.txt")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

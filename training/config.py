@@ -82,6 +82,9 @@ class TrainConfig:
     """Validate every this many steps; 0: at the end of every epoch."""
     validation_batches: int = 0
     """Batches of the validation set per validation; 0: all of it."""
+    target_iou: float = 0.0
+    """Stop with success at the first validation whose mean IoU reaches this (time to train, as MLPerf HPC
+    DeepCAM with 0.82); 0: train all epochs."""
 
     # --- optimization ---
     optimizer: str = "adam"
@@ -109,6 +112,9 @@ class TrainConfig:
     larc_eta: float = 0.002
     precision: str = "fp32"
     """``fp32``, ``mixed_float16`` (dynamic loss scaling) or ``mixed_bfloat16`` (no loss scaling)."""
+    jit_compile: bool = False
+    """Compile the forward and backward pass and the evaluation step with XLA (off: on this CPU machine XLA
+    was slower in bench/train.py; measure on yours)."""
 
     # --- distribution ---
     gradient_lag: int = 0
@@ -131,6 +137,9 @@ class TrainConfig:
     """Save a checkpoint every this many steps; 0: at every validation and the end of every epoch."""
     log_every: int = 10
     """Write training loss and throughput to TensorBoard every this many steps."""
+    mllog: str = ""
+    """MLPerf-style event log (``:::MLLOG`` JSON lines, see ``climseg.mllog``) written by rank 0; empty:
+    ``RUN_DIR/mllog.txt``."""
 
     # --- conversion ---------------------------------------------------------------------------------
 
@@ -221,6 +230,10 @@ def check_config(config: TrainConfig, *, ranks: int = 1) -> None:
                  "prefetch"):
         if getattr(config, name) < 0:
             raise ValueError(f"{name}: must be 0 or more, got {getattr(config, name)}")
+    if not 0 <= config.target_iou <= 1:
+        raise ValueError(f"target_iou: must be between 0 and 1, got {config.target_iou}")
+    if config.target_iou and not config.validation_data:
+        raise ValueError("target_iou: needs validation samples (--validation-data)")
     if config.gradient_lag not in (0, 1):
         raise ValueError(f"gradient_lag: must be 0 or 1, got {config.gradient_lag}")
     if not config.learning_rate > 0:

@@ -390,6 +390,23 @@ def allreduce_mean(value: float) -> float:
     return float(_hvd.allreduce(tf.constant(float(value), tf.float64), op=_hvd.Average).numpy())
 
 
+def allreduce_average(variables: Sequence[tf.Variable]) -> None:
+    """Replace every variable, on every rank, by its mean over the ranks (one grouped allreduce).
+
+    For state that each rank updates on its own and that no gradient averages, such as batch
+    normalization's moving mean and variance (each rank's follow its own batches): after this call every
+    rank holds the same values, so a checkpoint written by rank 0 does not depend on which rank wrote it.
+    Every rank must pass the same variables in the same order. Nothing happens on one rank.
+    """
+    _require_init()
+    variables = list(variables)
+    if size() == 1 or not variables:
+        return
+    averaged = _hvd.grouped_allreduce([variable.read_value() for variable in variables], op=_hvd.Average)
+    for variable, value in zip(variables, averaged):
+        variable.assign(value)
+
+
 def barrier() -> None:
     """Wait until every rank arrives here."""
     _require_init()
