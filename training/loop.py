@@ -31,7 +31,6 @@ random state; in deterministic mode the weights end bit-identical to an uninterr
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import time
@@ -162,10 +161,10 @@ class StopFlag:
         return self
 
     def _handle(self, signum, frame):
-        if self.raised is not None:  # a second signal: the loop is stuck (e.g. waiting on input); die now
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-        self.raised = signal.Signals(signum).name
+        # A second signal is ignored: a launcher may forward the one a batch system already sent to every
+        # process (mpirun forwards SIGUSR1), and the checkpoint being written must not be cut short.
+        if self.raised is None:
+            self.raised = signal.Signals(signum).name
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
@@ -374,6 +373,7 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
             stop_now = int(distributed.allreduce_sum(tf.constant(int(stop.raised is not None), tf.int32)))
             if stop_now and step < total_steps:
                 checkpoint()
+                distributed.barrier()  # no rank exits before rank 0 has written: the launcher would kill it
                 bar.close()
                 if root:
                     print(f"climseg train: {stop.raised or 'stop signal on another rank'}: checkpoint saved at "
