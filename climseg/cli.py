@@ -62,14 +62,9 @@ PACKAGES = ("climseg", "labeling", "staging", "training", "inference")
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """``--no-progress`` (dest ``progress``), ``-v/--verbose`` (count) and ``-q/--quiet``, in a group of their own.
-
-    A command module that still defines one of them itself keeps its own (``climseg stage``'s
-    ``--no-progress``, dest ``no_progress``, until it adopts ``args.progress``).
-    """
+    """``--no-progress`` (dest ``progress``), ``-v/--verbose`` (count) and ``-q/--quiet``, in a group of their own."""
     group = parser.add_argument_group("common options")
-    if "--no-progress" not in parser._option_string_actions:
-        group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     group.add_argument("-v", "--verbose", action="count", default=0,
                        help="more detail on stderr: debug log messages (-vv: also TensorFlow's own)")
     group.add_argument("-q", "--quiet", action="store_true",

@@ -72,7 +72,8 @@ def rank_samples(source, *, rank: int = 0, size: int = 1, split: str = "train") 
     ----------
     source : str or Path
         A staging ``manifest.json`` (``{"ranks": {"0": {"train": [names], "validation": [names]}, ...}}``,
-        names relative to the manifest's folder; it must list exactly ``size`` ranks), or any source of
+        names relative to the manifest's folder; its ``n_ranks``, or the number of ranks it lists, must be ``size``: a node's
+        manifest lists only that node's ranks), or any source of
         :func:`resolve_samples`, whose files are dealt out round-robin, ``files[rank::size]``.
     rank, size : int, keyword-only
         This process and the number of processes.
@@ -114,14 +115,16 @@ def _manifest_files(manifest: Path, *, rank: int, size: int, split: str) -> list
     if not manifest.is_file():
         raise ValueError(f"{manifest}: no such staging manifest")
     try:
-        ranks = json.loads(manifest.read_text())["ranks"]
+        content = json.loads(manifest.read_text())
+        ranks = content["ranks"]  # a node's manifest lists its own ranks; "n_ranks" counts all of them
+        n_ranks = content.get("n_ranks", len(ranks))
         entry = ranks[str(rank)]
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ValueError(f"{manifest}: not a JSON staging manifest") from None
     except (KeyError, TypeError):
         raise ValueError(f"{manifest}: no entry for rank {rank} under 'ranks'") from None
-    if len(ranks) != size:
-        raise ValueError(f"{manifest}: staged for {len(ranks)} ranks, but this job has {size}")
+    if n_ranks != size:
+        raise ValueError(f"{manifest}: staged for {n_ranks} ranks, but this job has {size}")
     if split not in entry:
         raise ValueError(f"{manifest}: rank {rank} has no '{split}' list")
     return [manifest.parent / name for name in entry[split]]

@@ -69,7 +69,6 @@ def stage_parser(parser) -> None:
                         help="MLPerf-style log (climseg.mllog): rank 0 appends staging_start and staging_stop "
                              "lines, so that `climseg train --mllog PATH` continues the same file and the time "
                              "to train counts staging, as MLPerf HPC does")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar (the summary is still printed)")
 
 
 def read_stats_file(path) -> bytes:
@@ -168,7 +167,7 @@ def stage_command(args):
         if comm.rank == 0:
             print(plan_line(plan, lists), flush=True)
         summary = transfer.stage(comm, plan, node_dir, node_comm=node_comm, stats=stats,
-                                 chunk_bytes=int(args.chunk_mib * 2**20), show_progress=not args.no_progress)
+                                 chunk_bytes=int(args.chunk_mib * 2**20), show_progress=args.progress)
     except Exception as error:
         user_error = isinstance(error, (CommandError, OSError, ValueError))
         message = str(error)

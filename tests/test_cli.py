@@ -105,8 +105,6 @@ def test_predict_and_evaluate_read_a_nested_directory_and_a_relative_list(nested
     assert f"{nested_samples['count']} samples, mean IoU" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(reason="training/loop.py reads --data through training.data.resolve_sample_files (owned by the "
-                          "data-package branch): it must delegate to climseg.samples.rank_samples", strict=False)
 def test_train_reads_a_nested_directory(nested_samples, tmp_path):
     assert cli.main(["train", "--data", str(nested_samples["dir"]), "--stats", str(nested_samples["stats"]),
                      "--model-preset", "small", "--crop", "44", "68", "--out", str(tmp_path / "run"),
@@ -137,10 +135,7 @@ def test_every_command_has_the_common_options(name):
 
 
 @pytest.mark.parametrize("name", sorted(cli.COMMANDS))
-def test_no_progress_sets_args_progress_on_every_command(name, request):
-    if name == "stage":
-        request.applymarker(pytest.mark.xfail(reason="staging/cli.py (branch staging) still defines its own "
-                                                     "--no-progress (dest no_progress)", strict=False))
+def test_no_progress_sets_args_progress_on_every_command(name):
     parser = cli.command_parser(name)
     required = _required_args(parser)
     assert parser.parse_args(required).progress is True

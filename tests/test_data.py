@@ -12,7 +12,7 @@ import tensorflow as tf
 from climseg.contract import CHANNELS, DATA_KEY, LABELS_KEY
 from training import data
 from training.data import (ChannelStats, epoch_plan, make_dataset, normalization_coefficients,
-                           pipeline_error_message, read_sample, read_stats, resolve_sample_files)
+                           pipeline_error_message, read_sample, read_stats)
 
 GRID = (32, 48)
 V_CHANNELS = [CHANNELS.index("V850"), CHANNELS.index("VBOT")]
@@ -76,78 +76,6 @@ def collect(dataset, batches=None):
         xs.append(x.numpy())
         ys.append(y.numpy())
     return np.concatenate(xs), np.concatenate(ys)
-
-
-# ---------------------------------------------------------------------------------------------- files
-
-
-def test_resolve_directory_sorted_and_only_samples(samples, tmp_path):
-    write_stats(tmp_path / "samples" / "stats.h5")
-    assert resolve_sample_files(tmp_path / "samples") == sorted(samples)
-
-
-def test_resolve_directory_deals_files_round_robin_over_ranks(samples, tmp_path):
-    parts = [resolve_sample_files(tmp_path / "samples", rank=r, size=3) for r in range(3)]
-    assert [len(p) for p in parts] == [4, 3, 3]
-    assert sorted(sum(parts, [])) == sorted(samples)
-
-
-def test_resolve_text_list_relative_to_list_with_comments(samples, tmp_path):
-    listing = tmp_path / "train.txt"
-    listing.write_text(f"# training samples\nsamples/data-2000-01-01-03-1.h5\n\n{samples[7]}  # absolute\n")
-    assert resolve_sample_files(listing) == [samples[3], samples[7]]
-
-
-def test_resolve_manifest_gives_each_rank_its_entry(samples, tmp_path):
-    manifest = tmp_path / "samples" / "manifest.json"
-    names = [p.rsplit("/", 1)[1] for p in samples]
-    manifest.write_text(json.dumps({"ranks": {"0": {"train": names[:3], "validation": names[8:]},
-                                              "1": {"train": names[3:6], "validation": names[:1]}}}))
-    assert resolve_sample_files(manifest, rank=1, size=2) == samples[3:6]
-    assert resolve_sample_files(manifest, rank=0, size=2, split="validation") == samples[8:]
-
-
-def test_resolve_single_sample_file(samples):
-    assert resolve_sample_files(samples[2]) == [samples[2]]
-
-
-@pytest.mark.parametrize("content, message", [
-    ('{"ranks": {"0": {"train": ["a.h5"]}}}', "staged for 1 ranks, but this job has 2"),
-    ('{"ranks": {"1": {"train": ["a.h5"]}, "2": {}}}', "no entry for rank 0"),
-    ('{"ranks": {"0": {"train": ["a.h5"]}, "1": {}}}', "rank 0 has no 'validation' list"),
-    ('{"ranks": {"0": {"validation": []}, "1": {}}}', "lists no validation files for rank 0"),
-    ("not json", "not a JSON staging manifest"),
-])
-def test_resolve_bad_manifest_names_it(tmp_path, content, message):
-    manifest = tmp_path / "manifest.json"
-    manifest.write_text(content)
-    with pytest.raises(ValueError, match=f"manifest.json: .*{message}"):
-        resolve_sample_files(manifest, rank=0, size=2, split="validation")
-
-
-def test_resolve_errors_name_the_path(samples, tmp_path):
-    with pytest.raises(OSError, match="nowhere: no such file"):
-        resolve_sample_files(tmp_path / "nowhere")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="empty: directory has no data-"):
-        resolve_sample_files(tmp_path / "empty")
-    listing = tmp_path / "list.txt"
-    listing.write_text("samples/data-2000-01-01-00-1.h5\nsamples/data-1999-01-01-00-1.h5\n")
-    with pytest.raises(OSError, match="list.txt: lists .*data-1999-01-01-00-1.h5, which does not exist"):
-        resolve_sample_files(listing)
-    listing.write_text("# nothing\n")
-    with pytest.raises(ValueError, match="list.txt: file list names no files"):
-        resolve_sample_files(listing)
-    with pytest.raises(ValueError, match="no files for rank 3 of 4"):
-        resolve_sample_files(samples[0], rank=3, size=4)
-    with pytest.raises(ValueError, match="rank 2 is outside 0..1"):
-        resolve_sample_files(samples[0], rank=2, size=2)
-    (tmp_path / "list.bin").write_bytes(b"\xff\xfe\x00\x89HDF")
-    with pytest.raises(ValueError, match="list.bin: not a text file list of sample paths"):
-        resolve_sample_files(tmp_path / "list.bin")
-    (tmp_path / "m.json").write_text("{}")
-    with pytest.raises(ValueError, match="split must be 'train' or 'validation', got 'test'"):
-        resolve_sample_files(tmp_path / "m.json", split="test")
 
 
 # ---------------------------------------------------------------------------------------------- stats

@@ -101,3 +101,25 @@ def test_rank_samples_needs_a_file_per_rank(tmp_path):
         rank_samples(sample, rank=1, size=2)
     with pytest.raises(ValueError, match="outside 0..1"):
         rank_samples(sample, rank=2, size=2)
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"ranks": {"0": {"train": ["a.h5"]}}}', "staged for 1 ranks, but this job has 2"),
+    ('{"n_ranks": 3, "ranks": {"0": {"validation": ["a.h5"]}}}', "staged for 3 ranks, but this job has 2"),
+    ('{"ranks": {"1": {"train": ["a.h5"]}, "2": {}}}', "no entry for rank 0"),
+    ('{"ranks": {"0": {"train": ["a.h5"]}, "1": {}}}', "rank 0 has no 'validation' list"),
+    ('{"ranks": {"0": {"validation": []}, "1": {}}}', "lists no validation files for rank 0"),
+])
+def test_bad_manifest_is_named_with_the_problem(tmp_path, content, message):
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(content)
+    with pytest.raises(ValueError, match=f"manifest.json: .*{message}"):
+        rank_samples(manifest, rank=0, size=2, split="validation")
+
+
+def test_a_node_manifest_lists_its_own_ranks_and_counts_all(tmp_path):
+    """``climseg stage`` writes one manifest per node: it lists that node's ranks, ``n_ranks`` counts all."""
+    (tmp_path / "data-2000-01-01-05-1.h5").write_bytes(b"")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"n_ranks": 4, "ranks": {"2": {"train": ["data-2000-01-01-05-1.h5"]}}}))
+    assert rank_samples(manifest, rank=2, size=4) == [(tmp_path / "data-2000-01-01-05-1.h5").resolve()]

@@ -52,6 +52,7 @@ from tqdm import tqdm
 from climseg.atomic import atomic_output
 from climseg.contract import LABELS_KEY, NUM_CLASSES
 from climseg.mllog import MLLogger
+from climseg.samples import rank_samples
 from training import data, distributed, losses, metrics
 from training.checkpoint import TrainingState, find_checkpoint, load_checkpoint, save_checkpoint
 from training.config import TrainConfig, check_config, lr_scale
@@ -429,8 +430,9 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
     check_run_dir(run_dir, resume=resume)
 
     # ---- data: each rank its own files
-    train_files = data.resolve_sample_files(config.data, rank=rank, size=ranks, split="train")
-    validation_files = (data.resolve_sample_files(config.validation_data, rank=rank, size=ranks, split="validation")
+    train_files = [str(f) for f in rank_samples(config.data, rank=rank, size=ranks, split="train")]
+    validation_files = ([str(f) for f in rank_samples(config.validation_data, rank=rank, size=ranks,
+                                                      split="validation")]
                         if config.validation_data else [])
     stats = data.read_stats(config.stats)
     steps_per_epoch = agreed_steps_per_epoch(config, train_files, rank=rank, ranks=ranks)
