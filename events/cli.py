@@ -120,10 +120,17 @@ def settings_from_args(args):
 def _count_steps(files) -> int:
     import netCDF4
 
+    from climseg.cli import CommandError
+
     total = 0
     for path in files:
-        with netCDF4.Dataset(path) as ds:
-            total += len(ds.dimensions["time"]) if "time" in ds.dimensions else 0
+        try:
+            with netCDF4.Dataset(path) as ds:
+                if "class" not in ds.variables or "time" not in ds.dimensions:
+                    raise CommandError(f"{path}: not a mask file (no variable 'class' on a time axis)")
+                total += len(ds.dimensions["time"])
+        except OSError as error:
+            raise CommandError(f"{path}: cannot read as netCDF ({error.strerror or error})") from None
     return total
 
 
