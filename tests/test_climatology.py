@@ -153,3 +153,27 @@ def test_errors_are_one_line(run, tmp_path, capsys):
     assert "not a climseg climatology partial sums file" in capsys.readouterr().err
     assert main(["track", str(masks[0]), "--out", str(tmp_path), "--region", "bad:1:2"]) == 2
     assert "NAME:LAT_MIN:LAT_MAX:LON_MIN:LON_MAX" in capsys.readouterr().err
+
+
+def test_heuristic_labels_give_the_planted_tracks(run, tmp_path):
+    """The whole chain on raw output: climseg export (the heuristic labeller) -> climseg track."""
+    root, _, _ = run
+    assert main(["export", str(root / "raw"), "--out", str(tmp_path / "masks"), "--no-progress"]) == 0
+    assert main(["track", str(tmp_path / "masks"), "--out", str(tmp_path / "tracks"), "--no-progress"]) == 0
+    found = read_tracks(tmp_path / "tracks" / "tracks.csv")
+    planted = read_tracks(root / "raw" / "demo.truth.tracks.csv")
+    assert len(found) == len(planted)  # measured: all 13, genesis and end at the planted steps
+    for truth in planted:
+        track = min(found, key=lambda t: abs(t.lat[0] - truth.lat[0]) + abs((t.lon[0] - truth.lon[0] + 180) % 360 - 180))
+        assert abs(track.time.iloc[0] - truth.time.iloc[0]) <= dt.timedelta(hours=3)
+        assert abs(len(track) - len(truth)) <= 1
+        both = track.merge(truth, on="time", suffixes=("", "_truth"))
+        assert (np.abs((both.i - both.i_truth + GRID[1] // 2) % GRID[1] - GRID[1] // 2) <= 1).all()
+        assert (np.abs(both.j - both.j_truth) <= 1).all()
+        # the raw file's wind and pressure: measured within 6 m/s and 1000 Pa of the planted vortex's
+        assert abs(track.wind.max() - truth.wind.max()) < 8.0 and abs(track.psl.min() - truth.psl.min()) < 1500.0
+    table = pd.read_csv(tmp_path / "tracks" / "track_table.csv", dtype={"category": str})
+    assert set(table.category) <= {"TS", "1", "2", "3"} and (table.ace > 0).all()
+    objects = pd.read_csv(tmp_path / "tracks" / "ar_objects.csv")
+    assert len(objects) == 3 and objects[["landfall_us_west_coast", "landfall_western_europe",
+                                          "landfall_chile"]].sum().tolist() == [1, 1, 1]
