@@ -95,11 +95,9 @@ class ARTracker:
         return ids, region_ids
 
 
-def land_flags(labels, n: int, region_masks: dict) -> dict[str, np.ndarray]:
-    """``{region: bool (n,)}``: whether region 1..n of ``labels`` covers at least one cell of each land mask."""
-    flat = labels.ravel()
-    return {name: np.bincount(flat, weights=mask.ravel().astype(float), minlength=n + 1)[1:] > 0
-            for name, mask in region_masks.items()}
+def land_flags(cells, region_masks: dict) -> dict[str, np.ndarray]:
+    """``{region: bool (n,)}``: whether each region of ``cells`` (``events.objects.Cells``) covers land of it."""
+    return {name: cells.any(mask) for name, mask in region_masks.items()}
 
 
 def ar_object_table(records: pd.DataFrame, regions) -> pd.DataFrame:

@@ -57,7 +57,7 @@ import pandas as pd
 from events.ar_tracks import RECORD_COLUMNS, ARTracker, ar_object_table, land_flags, match_by_overlap
 from events.landmask import DEFAULT_REGIONS, Region, land_from_landfrac, land_mask, region_land_masks
 from events.objects import find_objects
-from events.tracks import CATEGORIES, TrackConfig, Tracker, candidates_from_objects, track_table
+from events.tracks import CATEGORIES, TrackConfig, Tracker, candidate_columns, track_table
 
 TC, AR = 1, 2
 PARTIAL_VERSION = 1
@@ -160,20 +160,19 @@ class Accumulator:
         self.ar_steps += ar
         self.tc_steps += tc
         area, lat, lon = self.grid.area_km2, self.grid.lat_deg, self.grid.lon_deg
-        labels, table = find_objects(tc, lat, lon, area, periodic=self.grid.periodic, fields=step.fields,
-                                     min_area_km2=self.settings.tc_min_area_km2)
-        candidates = candidates_from_objects(table, self.grid)
-        candidates.insert(0, "time", step.time)
-        for name, flags in land_flags(labels, len(table), self.regions).items():
+        labels, table, cells = find_objects(tc, lat, lon, area, periodic=self.grid.periodic, fields=step.fields,
+                                            min_area_km2=self.settings.tc_min_area_km2, as_frame=False)
+        candidates = {"time": np.full(len(table["lat"]), step.time, dtype=object),
+                      **candidate_columns(table, self.grid)}
+        for name, flags in land_flags(cells, self.regions).items():
             candidates[f"land_{name}"] = flags.astype(np.int8)
         self.candidates.append(candidates)
-        labels, table = find_objects(ar, lat, lon, area, periodic=self.grid.periodic, fields=step.fields,
-                                     min_area_km2=self.settings.ar_min_area_km2)
-        ids, region_ids = self.tracker.add(labels, len(table), area)
-        records = pd.DataFrame({"object_id": region_ids, "time": step.time, "area_km2": table["area_km2"],
-                                "lat": table["lat"], "lon": table["lon"], "ivt_mean_kg_m_s": table["ivt_mean_kg_m_s"],
-                                "ivt_max_kg_m_s": table["ivt_max_kg_m_s"], "water_kg": table["water_kg"]})
-        for name, flags in land_flags(labels, len(table), self.regions).items():
+        labels, table, cells = find_objects(ar, lat, lon, area, periodic=self.grid.periodic, fields=step.fields,
+                                            min_area_km2=self.settings.ar_min_area_km2, as_frame=False)
+        ids, region_ids = self.tracker.add(labels, len(table["lat"]), area)
+        records = {"object_id": region_ids, "time": np.full(len(region_ids), step.time, dtype=object),
+                   **{name: table[name] for name in RECORD_COLUMNS[2:]}}
+        for name, flags in land_flags(cells, self.regions).items():
             records[f"land_{name}"] = flags.astype(np.int8)
         self.records.append(records)
         if self.first_ids is None:
@@ -192,11 +191,15 @@ class Accumulator:
                        self.land_source, list(self.sources))
 
 
-def _concat(frames, columns) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    if not frames:
+def _concat(parts, columns) -> pd.DataFrame:
+    """One DataFrame of tables given as DataFrames or dicts of arrays (in order), with ``columns``."""
+    parts = [p for p in parts if len(p[columns[0]])]
+    if not parts:
         return pd.DataFrame({c: [] for c in columns})
-    return pd.concat(frames, ignore_index=True)[columns]
+    frame = pd.DataFrame({c: np.concatenate([np.asarray(p[c]) for p in parts]) for c in columns})
+    if "time" in frame:
+        frame["time"] = list(frame["time"])  # datetime objects, not numpy datetime64
+    return frame
 
 
 @dataclasses.dataclass(eq=False)

@@ -283,14 +283,13 @@ def write_track_table(path, tracks) -> None:
         track_table(tracks).to_csv(tmp, index=False)
 
 
-def candidates_from_objects(table: pd.DataFrame, grid) -> pd.DataFrame:
+def candidate_columns(table, grid) -> dict:
     """Track candidates of an objects table (:func:`events.objects.find_objects`) on a ``events.reading.Grid``.
 
     Columns ``lat``, ``lon``, ``i``, ``j`` (the file's own longitude and latitude index), ``psl``, ``wind``,
-    ``area_km2``.
+    ``area_km2``, as a dict of arrays (``pandas.DataFrame(...)`` makes it a table).
     """
-    return pd.DataFrame({
-        "lat": table["lat"].to_numpy(float), "lon": table["lon"].to_numpy(float),
-        "i": grid.lon_order[table["col"].to_numpy(int)], "j": grid.lat_order[table["row"].to_numpy(int)],
-        "psl": table["psl_min_pa"].to_numpy(float), "wind": table["wind_max_ms"].to_numpy(float),
-        "area_km2": table["area_km2"].to_numpy(float)})
+    return {"lat": np.asarray(table["lat"], float), "lon": np.asarray(table["lon"], float),
+            "i": grid.lon_order[np.asarray(table["col"], int)], "j": grid.lat_order[np.asarray(table["row"], int)],
+            "psl": np.asarray(table["psl_min_pa"], float), "wind": np.asarray(table["wind_max_ms"], float),
+            "area_km2": np.asarray(table["area_km2"], float)}

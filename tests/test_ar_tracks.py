@@ -3,6 +3,7 @@
 import numpy as np
 
 from events.ar_tracks import ARTracker, ar_object_table, land_flags, match_by_overlap, to_file_order
+from events.objects import Cells
 from events.reading import Grid
 
 AREA = np.ones((6, 10))
@@ -44,7 +45,7 @@ def test_land_flags_and_object_table():
     labels = _labels((slice(0, 2), slice(0, 2)), (slice(4, 6), slice(4, 6)))
     land = np.zeros((6, 10), bool)
     land[5, 5] = True
-    flags = land_flags(labels, 2, {"global": land})
+    flags = land_flags(Cells(labels, 2), {"global": land})
     assert list(flags["global"]) == [False, True]
     import datetime as dt
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from climseg.sphere import EARTH_RADIUS_KM
-from events.objects import find_objects, nearest_cell
+from events.objects import Cells, find_objects, nearest_cell
 from labeling.grid import cell_area_km2
 
 LAT = np.linspace(-90.0, 90.0, 91)  # 2 degrees
@@ -12,7 +12,8 @@ LON = np.arange(180) * 2.0
 
 
 def _objects(mask, **kwargs):
-    return find_objects(mask, LAT, LON, cell_area_km2(LAT, LON), periodic=True, **kwargs)
+    labels, table, _ = find_objects(mask, LAT, LON, cell_area_km2(LAT, LON), periodic=True, **kwargs)
+    return labels, table
 
 
 def test_region_across_the_meridian_is_one_object_with_its_centroid_on_it():
@@ -24,7 +25,7 @@ def test_region_across_the_meridian_is_one_object_with_its_centroid_on_it():
     assert table.lon[0] == pytest.approx(359.0, abs=1e-6)  # mean of 354..358 and 0..4, not 180
     assert table.lat[0] == pytest.approx(LAT[52], abs=0.05)
     # not periodic: two regions
-    _, apart = find_objects(mask, LAT, LON, cell_area_km2(LAT, LON), periodic=False)
+    _, apart, _ = find_objects(mask, LAT, LON, cell_area_km2(LAT, LON), periodic=False)
     assert len(apart) == 2
 
 
@@ -78,3 +79,19 @@ def test_raw_field_properties():
 def test_nearest_cell_wraps_longitude():
     rows, cols = nearest_cell(np.array([0.9, -88.8]), np.array([359.5, 181.1]), LAT, LON)
     assert list(rows) == [45, 1] and list(cols) == [0, 91]
+
+
+def test_per_region_reductions_agree_with_scipy():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    labels, n = ndimage.label(rng.random((40, 60)) > 0.6)
+    field = rng.random((40, 60))
+    cells = Cells(labels, n)
+    index = np.arange(1, n + 1)
+    np.testing.assert_allclose(cells.sum(field), ndimage.sum(field, labels, index))
+    np.testing.assert_array_equal(cells.min(field), ndimage.minimum(field, labels, index))
+    np.testing.assert_array_equal(cells.max(field), ndimage.maximum(field, labels, index))
+    positions = [np.ravel_multi_index(p, labels.shape) for p in ndimage.minimum_position(field, labels, index)]
+    np.testing.assert_array_equal(cells.argmin(field), positions)
+    np.testing.assert_array_equal(cells.any(field > 0.99), ndimage.maximum(field > 0.99, labels, index) > 0)
