@@ -1,7 +1,8 @@
 """Geometry on the sphere: great-circle distances and periodic longitudes.
 
-Shared by the demo-data generator (``climseg.synth``) and the event analysis (``events``); grid-cell areas and connected regions on a grid are in :mod:`labeling.grid`. The Earth is a
-sphere of radius :data:`EARTH_RADIUS_KM` (the mean radius; CAM5 uses 6371.22 km, 0.003 % away).
+Shared by the demo-data generator (``climseg.synth``) and the event analysis (``events``); grid-cell areas
+and connected regions on a grid are in :mod:`labeling.grid`. The Earth is a sphere of radius
+:data:`EARTH_RADIUS_KM` (the mean radius; CAM5 uses 6371.22 km, 0.003 % away).
 """
 
 from __future__ import annotations
