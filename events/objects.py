@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from climseg.sphere import wrap_lon_deg
 from labeling.grid import label_regions
 
 COLUMNS = ("label", "cells", "area_km2", "lat", "lon", "row", "col", "psl_min_pa", "psl_min_lat", "psl_min_lon",
@@ -97,7 +98,7 @@ def centroids_deg(cells: Cells, lat_deg, lon_deg, weights):
     w = cells.values(weights).astype(np.float64)
     x, y, z = (np.add.reduceat(w * c, cells.starts) for c in (np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam),
                                                               np.sin(phi)))
-    return np.rad2deg(np.arctan2(z, np.hypot(x, y))), np.rad2deg(np.arctan2(y, x)) % 360.0
+    return np.rad2deg(np.arctan2(z, np.hypot(x, y))), wrap_lon_deg(np.rad2deg(np.arctan2(y, x)))
 
 
 def find_objects(mask, lat_deg, lon_deg, area_km2, *, periodic: bool, fields=None, min_area_km2: float = 0.0,

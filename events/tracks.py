@@ -47,7 +47,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from climseg.sphere import EARTH_RADIUS_KM, great_circle_km
+from climseg.sphere import EARTH_RADIUS_KM, great_circle_km, wrap_lon_deg
 
 CSV_COLUMNS = ("track_id", "year", "month", "day", "hour", "i", "j", "lon", "lat", "psl", "wind", "area_km2")
 """Columns of the track file: TempestExtremes' ``track_id, year, month, day, hour, i, j`` then the nodes'."""
@@ -197,7 +197,7 @@ def tracks_frame(tracks) -> pd.DataFrame:
             "day": [t.day for t in times], "hour": [t.hour for t in times],
             "i": track.get("i", pd.Series(-1, index=track.index)).astype(int),
             "j": track.get("j", pd.Series(-1, index=track.index)).astype(int),
-            "lon": track["lon"].astype(float) % 360.0, "lat": track["lat"].astype(float),
+            "lon": wrap_lon_deg(track["lon"].to_numpy(float)), "lat": track["lat"].astype(float),
             "psl": track.get("psl", pd.Series(np.nan, index=track.index)).astype(float),
             "wind": track.get("wind", pd.Series(np.nan, index=track.index)).astype(float),
             "area_km2": track.get("area_km2", pd.Series(np.nan, index=track.index)).astype(float)}))
@@ -266,7 +266,7 @@ def track_table(tracks) -> pd.DataFrame:
         wind_max = float(np.nanmax(wind)) if np.isfinite(wind).any() else float("nan")
         rows.append({
             "track_id": track_id, "genesis_time": times[0].isoformat(), "genesis_lat": lat[0],
-            "genesis_lon": lon[0] % 360.0, "end_time": times[-1].isoformat(),
+            "genesis_lon": float(wrap_lon_deg(lon[0])), "end_time": times[-1].isoformat(),
             "lifetime_hours": (times[-1] - times[0]).total_seconds() / 3600.0, "points": len(track),
             "distance_km": float(np.sum(great_circle_km(lat[:-1], lon[:-1], lat[1:], lon[1:]))),
             "psl_min_pa": float(np.nanmin(psl)) if np.isfinite(psl).any() else float("nan"),

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from climseg.sphere import EARTH_RADIUS_KM, circular_mean_lon_deg, great_circle_km, lon_difference_deg
+from climseg.sphere import EARTH_RADIUS_KM, circular_mean_lon_deg, great_circle_km, lon_difference_deg, wrap_lon_deg
 
 
 def test_great_circle_known_distances():
@@ -22,3 +22,4 @@ def test_longitudes_on_the_circle():
     assert lon_difference_deg(0.0, circular_mean_lon_deg([350.0, 20.0], weights=[2, 1])) == pytest.approx(-0.104, abs=1e-3)
     assert circular_mean_lon_deg([10.0, 30.0]) == pytest.approx(20.0)
     np.testing.assert_allclose(lon_difference_deg([350.0, 10.0], [10.0, 350.0]), [20.0, -20.0])
+    np.testing.assert_array_equal(wrap_lon_deg([-1e-14, 360.0, -90.0, 725.0]), [0.0, 0.0, 270.0, 5.0])
