@@ -40,9 +40,9 @@ netCDF-4: dims ``lat``, ``lon`` (canonical), ``step``, ``candidate``, ``ar_recor
 ``first_ids``, ``last_ids`` (lat, lon) int32; ``land`` (lat, lon) int8; ``step_time`` (step) ISO strings;
 ``candidate_<column>`` (candidate) for the TC objects (``time`` ISO string, ``lat``, ``lon``, ``i``, ``j``,
 ``psl``, ``wind``, ``area_km2``, ``land_<region>``); ``ar_<column>`` (ar_record) for the AR records
-(``object_id`` file-local, ``time``, ``area_km2``, ``lat``, ``lon``, ``ivt_mean_kg_m_s``, ``ivt_max_kg_m_s``,
-``water_kg``, ``land_<region>``); global attributes ``climseg_partial_version = 1``, ``settings`` (JSON),
-``land_source``, ``sources`` (the mask files).
+(``object_id`` file-local, ``time``, ``area_km2``, ``lat``, ``lon``, ``length_km``, ``width_km``,
+``ivt_mean_kg_m_s``, ``ivt_max_kg_m_s``, ``transport_kg_s``, ``water_kg``, ``land_<region>``); global
+attributes ``climseg_partial_version = 1``, ``settings`` (JSON), ``land_source``, ``sources`` (the mask files).
 """
 
 from __future__ import annotations

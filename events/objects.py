@@ -9,11 +9,14 @@ Columns of :func:`find_objects`' table (one row per object)
 -----------------------------------------------------------
 ``label`` (1..n, as in the label map), ``cells`` (number of grid cells), ``area_km2``, ``lat``, ``lon``
 (centroid, degrees north, degrees east in [0, 360)), ``row``, ``col`` (canonical row and column of the cell
-nearest the centroid), and from the raw fields, NaN when not given: ``psl_min_pa`` (minimum sea-level
+nearest the centroid), ``length_km`` (extent along the major axis of the region's area distribution in the
+plane tangent at the centroid, plus one cell), ``width_km`` (``area_km2 / length_km``), and from the raw fields,
+NaN when not given: ``psl_min_pa`` (minimum sea-level
 pressure), ``psl_min_lat``, ``psl_min_lon`` (where it is), ``wind_max_ms`` (maximum surface wind
 ``|UBOT, VBOT|``), ``tmq_mean_kg_m2`` (area-weighted mean precipitable water), ``water_kg`` (precipitable
 water held, the area integral of TMQ), ``ivt_mean_kg_m_s``, ``ivt_max_kg_m_s`` (IVT proxy ``TMQ * |U850,
-V850|``, :func:`labeling.ivt.ivt_proxy`).
+V850|``, :func:`labeling.ivt.ivt_proxy`), ``transport_kg_s`` (the vapour the object carries: area integral of IVT
+over its length, i.e. mean IVT times mean width, kg s-1).
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from climseg.sphere import wrap_lon_deg
+from climseg.sphere import EARTH_RADIUS_KM, wrap_lon_deg
 from labeling.grid import label_regions
 
-COLUMNS = ("label", "cells", "area_km2", "lat", "lon", "row", "col", "psl_min_pa", "psl_min_lat", "psl_min_lon",
-           "wind_max_ms", "tmq_mean_kg_m2", "water_kg", "ivt_mean_kg_m_s", "ivt_max_kg_m_s")
+COLUMNS = ("label", "cells", "area_km2", "lat", "lon", "row", "col", "length_km", "width_km", "psl_min_pa",
+           "psl_min_lat", "psl_min_lon", "wind_max_ms", "tmq_mean_kg_m2", "water_kg", "ivt_mean_kg_m_s",
+           "ivt_max_kg_m_s", "transport_kg_s")
 
 
 class Cells:
@@ -101,6 +105,33 @@ def centroids_deg(cells: Cells, lat_deg, lon_deg, weights):
     return np.rad2deg(np.arctan2(z, np.hypot(x, y))), wrap_lon_deg(np.rad2deg(np.arctan2(y, x)))
 
 
+def lengths_km(cells: Cells, lat_deg, lon_deg, area_km2, centre_lat_deg, centre_lon_deg) -> np.ndarray:
+    """Length (km) of each region: its extent along the major axis of its area distribution, plus one cell.
+
+    The cells are projected onto the plane tangent to the sphere at the region's centroid (x east, y north, km);
+    the major axis is the principal axis of the area-weighted second moments; one cell (the square root of the
+    mean cell area) is added so that a single cell is one cell long.
+    """
+    rows, cols = np.divmod(cells.index[cells.order], cells.shape[1])
+    phi = np.deg2rad(np.asarray(lat_deg, dtype=np.float64))[rows]
+    lam = np.deg2rad(np.asarray(lon_deg, dtype=np.float64))[cols]
+    group = cells.label - 1
+    phi0 = np.deg2rad(np.asarray(centre_lat_deg, dtype=np.float64))[group]
+    lam0 = np.deg2rad(np.asarray(centre_lon_deg, dtype=np.float64))[group]
+    x = EARTH_RADIUS_KM * np.cos(phi) * np.sin(lam - lam0)
+    y = EARTH_RADIUS_KM * (np.sin(phi) * np.cos(phi0) - np.cos(phi) * np.sin(phi0) * np.cos(lam - lam0))
+    w = cells.values(area_km2).astype(np.float64)
+    sw = np.add.reduceat(w, cells.starts)
+    mx, my = (np.add.reduceat(w * v, cells.starts) / sw for v in (x, y))
+    dx, dy = x - mx[group], y - my[group]
+    sxx, syy, sxy = (np.add.reduceat(w * v, cells.starts) for v in (dx * dx, dy * dy, dx * dy))
+    theta = 0.5 * np.arctan2(2 * sxy, sxx - syy)[group]
+    along = dx * np.cos(theta) + dy * np.sin(theta)
+    extent = np.maximum.reduceat(along, cells.starts) - np.minimum.reduceat(along, cells.starts)
+    counts = np.diff(np.append(cells.starts, cells.label.size))
+    return extent + np.sqrt(sw / counts)
+
+
 def find_objects(mask, lat_deg, lon_deg, area_km2, *, periodic: bool, fields=None, min_area_km2: float = 0.0,
                  as_frame: bool = True):
     """Connected regions of a boolean mask and their properties.
@@ -144,6 +175,8 @@ def find_objects(mask, lat_deg, lon_deg, area_km2, *, periodic: bool, fields=Non
     table["area_km2"] = cells.sum(area)
     table["lat"], table["lon"] = centroids_deg(cells, lat_deg, lon_deg, area)
     table["row"], table["col"] = nearest_cell(table["lat"], table["lon"], lat_deg, lon_deg)
+    table["length_km"] = lengths_km(cells, lat_deg, lon_deg, area, table["lat"], table["lon"])
+    table["width_km"] = table["area_km2"] / table["length_km"]
     fields = fields or {}
     grouped = {name: cells.values(values).astype(np.float64) for name, values in fields.items()
                if name in ("PSL", "UBOT", "VBOT", "TMQ", "U850", "V850")}  # the labelled cells only
@@ -168,6 +201,7 @@ def find_objects(mask, lat_deg, lon_deg, area_km2, *, periodic: bool, fields=Non
             ivt = tmq * np.nan_to_num(np.hypot(grouped["U850"], grouped["V850"]))
             table["ivt_mean_kg_m_s"] = cells.reduce(np.add, ivt * cell_area) / table["area_km2"]
             table["ivt_max_kg_m_s"] = cells.reduce(np.maximum, ivt)
+            table["transport_kg_s"] = table["ivt_mean_kg_m_s"] * table["width_km"] * 1e3  # kg m-1 s-1 * m
     return labels, pd.DataFrame(table, columns=list(COLUMNS)) if as_frame else table, cells
 
 

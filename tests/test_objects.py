@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from climseg.sphere import EARTH_RADIUS_KM
+from climseg.sphere import EARTH_RADIUS_KM, great_circle_km
 from events.objects import Cells, find_objects, nearest_cell
 from labeling.grid import cell_area_km2
 
@@ -95,3 +95,32 @@ def test_per_region_reductions_agree_with_scipy():
     positions = [np.ravel_multi_index(p, labels.shape) for p in ndimage.minimum_position(field, labels, index)]
     np.testing.assert_array_equal(cells.argmin(field), positions)
     np.testing.assert_array_equal(cells.any(field > 0.99), ndimage.maximum(field > 0.99, labels, index) > 0)
+
+
+@pytest.mark.parametrize("bearing_deg", [0.0, 45.0, 90.0, 135.0])
+def test_length_width_and_transport_of_a_band_in_any_direction(bearing_deg):
+    """A band 3000 km long and about 400 km wide, on a fine grid, at 45 N across 0/360, any orientation."""
+    lat = np.linspace(-90.0, 90.0, 721)  # 0.25 degrees
+    lon = np.arange(1440) * 0.25
+    from labeling.grid import destination_point
+
+    s = np.linspace(-1500.0, 1500.0, 600)
+    spine_lat, spine_lon = destination_point(45.0, 0.0, bearing_deg, s)
+    mask = np.zeros((lat.size, lon.size), bool)
+    rows = np.abs(lat - 45.0) < 20
+    sub_lat = lat[rows]
+    distance = np.full((sub_lat.size, lon.size), np.inf)
+    for a, b in zip(spine_lat[::4], spine_lon[::4]):
+        distance = np.minimum(distance, great_circle_km(sub_lat[:, None], lon[None, :], a, b))
+    mask[rows] = distance <= 200.0
+    area = cell_area_km2(lat, lon)
+    tmq = np.full(mask.shape, 25.0)
+    u850, v850 = np.full(mask.shape, 30.0), np.zeros(mask.shape)  # IVT 750 kg m-1 s-1 everywhere
+    _, table, _ = find_objects(mask, lat, lon, area, periodic=True, fields={"TMQ": tmq, "U850": u850, "V850": v850})
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row.length_km == pytest.approx(3400.0, rel=0.03)  # 3000 km + two 200 km caps
+    assert row.width_km == pytest.approx(row.area_km2 / row.length_km)
+    assert 330.0 < row.width_km < 400.0  # mean width of a stadium 400 km wide with round ends
+    assert row.transport_kg_s == pytest.approx(750.0 * row.width_km * 1e3, rel=1e-6)
+    assert abs((row.lon + 180) % 360 - 180) < 0.5 and row.lat == pytest.approx(45.0, abs=0.5)
