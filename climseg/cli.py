@@ -24,7 +24,7 @@ from climseg import __version__
 
 COMMANDS = {
     # name: (module, one-line help)
-    "synth": ("climseg.synth", "generate CAM5-like netCDF model output with planted TCs and ARs (demo and test input)"),
+    "synth": ("climseg.synth.cli", "generate CAM5-like netCDF model output with planted TCs and ARs (demo and test input)"),
     "label": ("labeling.cli", "label CAM5 netCDF files: one DeepCAM-format HDF5 sample per time step"),
     "stats": ("labeling.cli", "per-channel statistics (stats.h5) and class frequencies of sample files"),
     "plot": ("labeling.cli", "quick-look map of a sample: IVT or TMQ with the AR and TC masks"),
@@ -35,6 +35,8 @@ COMMANDS = {
     "evaluate": ("training.cli", "test-set IoU per class of a trained run, as JSON and Markdown"),
     "infer": ("inference.cli", "apply a trained network to raw netCDF files: CF/ARTMIP netCDF masks (any grid, MPI)"),
     "export": ("inference.cli", "heuristic labels of raw netCDF files as mask files in the format of climseg infer"),
+    "track": ("events.cli", "TC tracks (TempestExtremes CSV) and AR objects followed in time, from mask files"),
+    "climatology": ("events.cli", "TC and AR statistics of mask files (maps, yearly counts, landfall), per file or merged"),
 }
 
 
