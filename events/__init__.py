@@ -1,0 +1,1 @@
+"""Events in masks: objects, TC tracks, AR objects over time, climatology, heuristic-vs-network scores, figures."""
