@@ -1,0 +1,227 @@
+"""Figures of the report: AR frequency and TC track maps over coastlines, yearly counts, heuristic-vs-network panels.
+
+Every function draws with matplotlib's Agg backend (no display needed) into a PNG written atomically, and
+takes plain arrays in physical units on a lat/lon grid (latitude ascending, longitude ascending, any range):
+
+- coastlines are the 0.5 contour of a land fraction or land-sea mask on the same grid (the climatology's
+  land mask, or a model's LANDFRAC), so no map data set is needed;
+- tracks are pandas DataFrames in the TempestExtremes csv layout of ``climseg track`` (``track_id``,
+  ``lat``, ``lon``, optional ``wind`` in m s-1); a track crossing 0/360 is drawn without a line across the map.
+
+Examples
+--------
+>>> frequency_map(freq, lat, lon, "ar_frequency.png", land=land, label="AR frequency (fraction of time)")  # doctest: +SKIP
+>>> track_map({"heuristic": a, "network": b}, lat, lon, "tracks.png", land=land)                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from climseg.atomic import atomic_output
+
+DPI = 100
+PANEL_INCHES = (6.4, 3.6)
+"""Size of one map panel (width, height), inches."""
+SAFFIR_SIMPSON_M_S = (18.0, 33.0, 43.0, 50.0, 58.0, 70.0)
+"""Lower wind bounds (m s-1) of TS, category 1..5 (below 18 m s-1: tropical depression)."""
+CATEGORY_NAMES = ("TD", "TS", "1", "2", "3", "4", "5")
+CATEGORY_COLOURS = ("#5ebaff", "#00faf4", "#ffffcc", "#ffe775", "#ffc140", "#ff8f20", "#ff6060")
+
+
+def _figure(panels: int, *, rows: int = 1, extra_height: float = 0.0):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    columns = -(-panels // rows)
+    fig = Figure(figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * rows + extra_height), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()[:panels]
+    return fig, axes
+
+
+def _save(fig, out_png) -> Path:
+    out_png = Path(out_png)
+    with atomic_output(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
+    return out_png
+
+
+def _check_field(name, values, lat, lon):
+    values = np.asarray(values)
+    if values.shape != (len(lat), len(lon)):
+        raise ValueError(f"{name}: shape {values.shape} does not match the grid (lat, lon) ({len(lat)}, {len(lon)})")
+    return values
+
+
+def draw_coastlines(ax, lat_deg, lon_deg, land, *, colour="0.25", linewidth=0.8):
+    """Coastlines: the 0.5 contour of ``land`` (lat, lon), fraction or 0/1, drawn on ``ax``; nothing when None."""
+    if land is None:
+        return
+    land = _check_field("land mask", np.asarray(land, np.float64), lat_deg, lon_deg)
+    if not ((land > 0.5).any() and (land < 0.5).any()):
+        return  # all sea or all land: no coast on this grid
+    ax.contour(lon_deg, lat_deg, land, levels=[0.5], colors=colour, linewidths=linewidth)
+
+
+def _map_axes(ax, lat_deg, lon_deg, *, title=""):
+    half = 0.5 * abs(float(lon_deg[1] - lon_deg[0])) if len(lon_deg) > 1 else 0.0  # cell edges, not centres
+    ax.set_xlim(float(np.min(lon_deg)) - half, float(np.max(lon_deg)) + half)
+    ax.set_ylim(max(-90.0, float(np.min(lat_deg))), min(90.0, float(np.max(lat_deg))))
+    ax.set_aspect("equal")
+    ax.set_xlabel("longitude (degrees east)")
+    ax.set_ylabel("latitude (degrees north)")
+    if title:
+        ax.set_title(title)
+
+
+def map_panels(fields: dict, lat_deg, lon_deg, out_png, *, land=None, label: str, title: str = "",
+               cmap: str = "viridis", difference: bool = False, vmax: float | None = None) -> Path:
+    """Maps of the same quantity side by side (e.g. heuristic, network), on a shared colour scale.
+
+    Parameters
+    ----------
+    fields : dict of panel title -> ndarray (lat, lon)
+        In the order to draw; NaN is left blank.
+    lat_deg, lon_deg : ndarray (lat,), (lon,), degrees
+    out_png : path of the PNG
+    land : ndarray (lat, lon) or None, land fraction for the coastlines
+    label : str, colour bar label with units, e.g. "AR frequency (fraction of time steps)"
+    title : str, figure title
+    difference : bool
+        With two fields, add a third panel: second minus first (diverging colours, symmetric scale).
+    vmax : float, optional, top of the shared scale (default: the largest finite value)
+    """
+    if not fields:
+        raise ValueError(f"{out_png}: no fields to draw")
+    arrays = {name: _check_field(name, np.asarray(values, np.float64), lat_deg, lon_deg)
+              for name, values in fields.items()}
+    if difference and len(arrays) != 2:
+        raise ValueError(f"{out_png}: a difference panel needs exactly 2 fields, got {len(arrays)}")
+    finite = [a[np.isfinite(a)] for a in arrays.values()]
+    top = vmax if vmax is not None else max((float(f.max()) for f in finite if f.size), default=1.0)
+    top = top if top > 0 else 1.0
+    fig, axes = _figure(len(arrays) + int(difference), extra_height=0.4)
+    for ax, (name, values) in zip(axes, arrays.items()):
+        mesh = ax.pcolormesh(lon_deg, lat_deg, values, cmap=cmap, vmin=0.0, vmax=top, shading="nearest",
+                             rasterized=True)
+        draw_coastlines(ax, lat_deg, lon_deg, land)
+        _map_axes(ax, lat_deg, lon_deg, title=name)
+    fig.colorbar(mesh, ax=list(axes[: len(arrays)]), label=label, location="bottom", shrink=0.6)
+    if difference:
+        (first, a), (second, b) = arrays.items()
+        delta = b - a
+        span = float(np.nanmax(np.abs(delta))) if np.isfinite(delta).any() else 0.0
+        span = span if span > 0 else 1.0
+        ax = axes[-1]
+        mesh = ax.pcolormesh(lon_deg, lat_deg, delta, cmap="RdBu_r", vmin=-span, vmax=span, shading="nearest",
+                             rasterized=True)
+        draw_coastlines(ax, lat_deg, lon_deg, land)
+        _map_axes(ax, lat_deg, lon_deg, title=f"{second} - {first}")
+        fig.colorbar(mesh, ax=ax, label="difference", location="bottom", shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, out_png)
+
+
+def frequency_map(frequency, lat_deg, lon_deg, out_png, *, land=None,
+                  label: str = "AR frequency (fraction of time steps)", title: str = "") -> Path:
+    """One map of a per-cell frequency (0..1), e.g. the AR frequency of a climatology."""
+    return map_panels({title or "frequency": frequency}, lat_deg, lon_deg, out_png, land=land, label=label,
+                      cmap="YlGnBu", vmax=None)
+
+
+def saffir_simpson_category(wind_m_s) -> np.ndarray:
+    """Index into :data:`CATEGORY_NAMES` of maximum surface winds (m s-1): 0 TD, 1 TS, 2..6 category 1..5."""
+    return np.searchsorted(np.asarray(SAFFIR_SIMPSON_M_S), np.asarray(wind_m_s, np.float64), side="right")
+
+
+def track_segments(lat_deg, lon_deg, *, lon_min: float = 0.0):
+    """Pieces of one track to draw as lines, split where it crosses the map's edge in longitude.
+
+    Parameters
+    ----------
+    lat_deg, lon_deg : ndarray (points,), degrees; longitude in any range
+    lon_min : float, western edge of the map (0 for a 0..360 map, -180 for -180..180)
+
+    Returns
+    -------
+    list of (lon, lat) arrays, longitudes in [lon_min, lon_min + 360)
+    """
+    lat = np.asarray(lat_deg, np.float64)
+    lon = np.mod(np.asarray(lon_deg, np.float64) - lon_min, 360.0) + lon_min
+    if lat.size == 0:
+        return []
+    breaks = np.nonzero(np.abs(np.diff(lon)) > 180.0)[0] + 1
+    return [(x, y) for x, y in zip(np.split(lon, breaks), np.split(lat, breaks))]
+
+
+def track_map(tracks: dict, lat_deg, lon_deg, out_png, *, land=None, title: str = "") -> Path:
+    """TC tracks over coastlines, one panel per track set, coloured by Saffir-Simpson category of the point.
+
+    Parameters
+    ----------
+    tracks : dict of panel title -> pandas.DataFrame
+        Track points (``track_id``, ``lat``, ``lon``; ``wind`` m s-1 if present, else one colour).
+    lat_deg, lon_deg : ndarray, the grid (sets the extent and the coastlines)
+    out_png : path of the PNG
+    land : ndarray (lat, lon) or None, land fraction
+    title : str
+    """
+    from matplotlib.lines import Line2D
+
+    if not tracks:
+        raise ValueError(f"{out_png}: no track sets to draw")
+    lon_min = -180.0 if float(np.min(lon_deg)) < 0 else 0.0
+    fig, axes = _figure(len(tracks), extra_height=0.5)
+    for ax, (name, frame) in zip(axes, tracks.items()):
+        draw_coastlines(ax, lat_deg, lon_deg, land)
+        count = 0
+        for _, points in frame.groupby("track_id", sort=False):
+            count += 1
+            for x, y in track_segments(points["lat"].to_numpy(), points["lon"].to_numpy(), lon_min=lon_min):
+                ax.plot(x, y, color="0.3", linewidth=0.9)
+            colours = ("tab:red" if "wind" not in points.columns else
+                       [CATEGORY_COLOURS[c] for c in saffir_simpson_category(points["wind"].to_numpy())])
+            x = np.mod(points["lon"].to_numpy(float) - lon_min, 360.0) + lon_min
+            ax.scatter(x, points["lat"].to_numpy(float), c=colours, s=9, edgecolors="0.2", linewidths=0.3,
+                       zorder=3)
+            ax.plot(x[0], points["lat"].iloc[0], marker="o", mfc="none", mec="black", ms=6, zorder=4)
+        _map_axes(ax, lat_deg, lon_deg, title=f"{name}: {count} tracks")
+    handles = [Line2D([], [], marker="o", ls="none", mfc=c, mec="0.2", label=n)
+               for n, c in zip(CATEGORY_NAMES, CATEGORY_COLOURS)]
+    handles.append(Line2D([], [], marker="o", ls="none", mfc="none", mec="black", label="genesis"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), title="Saffir-Simpson category "
+               "of the point (maximum surface wind)")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, out_png)
+
+
+def yearly_counts(series: dict, out_png, *, ylabel: str, title: str = "") -> Path:
+    """Counts per year as lines with markers, one line per series (e.g. heuristic and network).
+
+    Parameters
+    ----------
+    series : dict of label -> dict {year: count}
+    out_png : path of the PNG
+    ylabel : str, what is counted with its unit, e.g. "TC tracks per year"
+    """
+    if not series:
+        raise ValueError(f"{out_png}: no series to draw")
+    fig, (ax,) = _figure(1)
+    years = sorted({int(y) for counts in series.values() for y in counts})
+    for (label, counts), marker in zip(series.items(), "osD^v<>"):
+        ax.plot(years, [counts.get(y, counts.get(str(y), 0)) for y in years], marker=marker, label=label)
+    ax.set_xlabel("year")
+    ax.set_ylabel(ylabel)
+    ax.set_xticks(years)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return _save(fig, out_png)

@@ -1,0 +1,100 @@
+"""Report figures: valid PNGs of the expected size, coastlines from a land mask, tracks across 0/360."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from events.plots import (DPI, PANEL_INCHES, draw_coastlines, frequency_map, map_panels, saffir_simpson_category,
+                          track_map, track_segments, yearly_counts)
+
+LAT = np.linspace(-88.125, 88.125, 48)
+LON = np.arange(72) * 5.0
+
+
+def land_mask():
+    land = np.zeros((48, 72))
+    land[28:40, 40:55] = 1.0       # a continent
+    return land
+
+
+def png_size(path):
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        image.verify()
+        return image.size
+
+
+def tracks():
+    return pd.DataFrame({"track_id": [0, 0, 0, 1, 1, 1], "lat": [15, 16, 18, -12, -14, -16.0],
+                         "lon": [355.0, 358.5, 2.0, 60, 58, 55], "wind": [17.0, 35.0, 52.0, 20, 30, 25]})
+
+
+def test_map_panels_share_a_scale_and_add_a_difference(tmp_path):
+    rng = np.random.default_rng(0)
+    a, b = rng.random((48, 72)), rng.random((48, 72))
+    out = map_panels({"heuristic": a, "network": b}, LAT, LON, tmp_path / "f.png", land=land_mask(),
+                     label="AR frequency (fraction of time steps)", difference=True)
+    width, height = png_size(out)
+    assert (width, height) == (round(3 * PANEL_INCHES[0] * DPI), round((PANEL_INCHES[1] + 0.4) * DPI))
+    two = map_panels({"heuristic": a, "network": b}, LAT, LON, tmp_path / "g.png", label="x")
+    assert png_size(two)[0] == round(2 * PANEL_INCHES[0] * DPI)
+    with pytest.raises(ValueError, match="exactly 2"):
+        map_panels({"a": a}, LAT, LON, tmp_path / "h.png", label="x", difference=True)
+    with pytest.raises(ValueError, match="does not match the grid"):
+        map_panels({"a": a[:, :10]}, LAT, LON, tmp_path / "h.png", label="x")
+    assert not (tmp_path / "h.png").exists()
+
+
+def test_frequency_map_with_nan_and_all_zero(tmp_path):
+    freq = np.zeros((48, 72))
+    freq[0] = np.nan
+    assert png_size(frequency_map(freq, LAT, LON, tmp_path / "z.png", land=land_mask()))[0] > 0
+
+
+def test_coastline_is_the_half_contour_of_the_land_mask():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    draw_coastlines(ax, LAT, LON, land_mask())
+    (contour,) = ax.collections
+    vertices = np.concatenate([p.vertices for p in contour.get_paths()])
+    assert vertices[:, 0].min() == pytest.approx(LON[40] - 2.5, abs=0.01)    # halfway between sea and land
+    assert vertices[:, 0].max() == pytest.approx(LON[54] + 2.5, abs=0.01)
+    assert vertices[:, 1].min() == pytest.approx(0.5 * (LAT[27] + LAT[28]), abs=0.01)
+    ax = Figure().subplots()
+    draw_coastlines(ax, LAT, LON, np.zeros((48, 72)))     # all sea: nothing drawn
+    draw_coastlines(ax, LAT, LON, None)
+    assert not ax.collections
+
+
+def test_track_segments_split_at_the_map_edge():
+    pieces = track_segments([15, 16, 18], [355.0, 358.5, 2.0])
+    assert [len(x) for x, _ in pieces] == [2, 1]
+    assert pieces[1][0][0] == 2.0
+    (whole,) = track_segments([15, 16, 18], [355.0, 358.5, 2.0], lon_min=-180.0)
+    assert np.allclose(whole[0], [-5.0, -1.5, 2.0])
+    assert track_segments([], []) == []
+
+
+def test_saffir_simpson_categories():
+    assert list(saffir_simpson_category([10, 17.9, 18, 33, 43, 50, 58, 70, 90])) == [0, 0, 1, 2, 3, 4, 5, 6, 6]
+
+
+def test_track_map_one_panel_per_set(tmp_path):
+    out = track_map({"heuristic": tracks(), "network": tracks().iloc[:3]}, LAT, LON, tmp_path / "t.png",
+                    land=land_mask(), title="TC tracks")
+    assert png_size(out)[0] == round(2 * PANEL_INCHES[0] * DPI)
+    empty = tracks().iloc[:0]
+    assert png_size(track_map({"network": empty}, LAT, LON, tmp_path / "e.png"))[0] == round(PANEL_INCHES[0] * DPI)
+
+
+def test_yearly_counts(tmp_path):
+    out = yearly_counts({"heuristic": {2106: 5, 2107: 3}, "network": {"2106": 4}}, tmp_path / "y.png",
+                        ylabel="TC tracks per year")
+    assert png_size(out) == (round(PANEL_INCHES[0] * DPI), round(PANEL_INCHES[1] * DPI))
+    with pytest.raises(ValueError, match="no series"):
+        yearly_counts({}, tmp_path / "n.png", ylabel="x")
