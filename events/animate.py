@@ -161,3 +161,42 @@ def animate(triples, out_gif, *, field: str = "ivt", max_frames: int | None = 48
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
                        duration=int(round(seconds_per_frame * 1000)), optimize=False, disposal=1)
     return out_gif, len(images)
+
+
+def animate_parser(parser) -> None:
+    """Arguments of ``climseg animate``."""
+    parser.description = (
+        "Animate IVT or TMQ of raw netCDF files with the heuristic labels (climseg export) and the network's "
+        "masks (climseg infer) outlined side by side, one frame per time step, as a looping GIF "
+        "(TC red, AR white). Mask files are found by the raw file's stem in the given directories.")
+    parser.add_argument("inputs", nargs="+", metavar="RAW.nc", help="raw netCDF files, in time order")
+    parser.add_argument("--heuristic", metavar="DIR", help="directory of <stem>.labels.nc (climseg export)")
+    parser.add_argument("--network", metavar="DIR", help="directory of <stem>.climseg.nc (climseg infer)")
+    parser.add_argument("--out", required=True, metavar="GIF", help="the animation")
+    parser.add_argument("--field", choices=FIELDS, default="ivt", help="field drawn in colour")
+    parser.add_argument("--max-frames", type=int, default=48, help="at most this many time steps (0: all)")
+    parser.add_argument("--seconds-per-frame", type=float, default=0.4, help="display time of each frame (s)")
+
+
+def animate_command(args) -> None:
+    """Run ``climseg animate``."""
+    from climseg.cli import CommandError
+    from inference.masks import HEURISTIC, NETWORK, mask_file_name
+
+    if args.heuristic is None and args.network is None:
+        raise CommandError("give --heuristic DIR, --network DIR or both")
+    triples = []
+    for raw in map(Path, args.inputs):
+        masks = []
+        for directory, source in ((args.heuristic, HEURISTIC), (args.network, NETWORK)):
+            path = None if directory is None else Path(directory) / mask_file_name(raw, source)
+            if path is not None and not path.is_file():
+                raise CommandError(f"{path}: no such mask file for {raw}")
+            masks.append(path)
+        triples.append((raw, *masks))
+    try:
+        out, count = animate(triples, args.out, field=args.field, max_frames=args.max_frames or None,
+                             seconds_per_frame=args.seconds_per_frame)
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error).splitlines()[0]) from None
+    print(f"wrote {out}: {count} frames")

@@ -445,3 +445,99 @@ def write_report(report: dict, out_json) -> tuple[Path, Path]:
         writer.writerow(["quantity", "value"])
         writer.writerows(flat_rows(report))
     return out_json, out_csv
+
+
+# -- command line ------------------------------------------------------------------------------------
+
+def pair_mask_files(reference_paths, candidate_paths) -> list[tuple[Path, Path]]:
+    """Pair heuristic (``.labels.nc``) and network (``.climseg.nc``) mask files by their input stem.
+
+    Either list may hold files or directories (their ``*.labels.nc`` / ``*.climseg.nc`` files). Raises
+    ValueError naming the stems that have only one of the two.
+    """
+    from inference.masks import HEURISTIC, NETWORK, SUFFIXES
+
+    def by_stem(paths, suffixes):
+        files = {}
+        for path in map(Path, paths):
+            found = sorted(p for s in suffixes for p in path.glob(f"*{s}")) if path.is_dir() else [path]
+            for file in found:
+                suffix = next((s for s in suffixes if file.name.endswith(s)), ".nc")
+                files[file.name[: -len(suffix)]] = file
+        return files
+
+    suffixes = (SUFFIXES[HEURISTIC], SUFFIXES[NETWORK])
+    reference, candidate = by_stem(reference_paths, suffixes), by_stem(candidate_paths, suffixes)
+    alone = sorted(set(reference) ^ set(candidate))
+    if alone:
+        raise ValueError(f"mask files without a partner for input(s) {', '.join(alone[:5])}"
+                         f"{' ...' if len(alone) > 5 else ''} (reference and candidate sets must cover the same inputs)")
+    if not reference:
+        raise ValueError(f"no mask files in {', '.join(map(str, reference_paths))}")
+    return [(reference[stem], candidate[stem]) for stem in sorted(reference)]
+
+
+def read_tracks_csv(path):
+    """Track points of a TempestExtremes-layout csv (``climseg track``): a DataFrame, column names stripped."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise OSError(f"{path}: cannot read tracks ({str(error).splitlines()[0]})") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    missing = {"track_id", "lat", "lon", *TRACK_TIME_COLUMNS} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path}: not a tracks csv, missing column(s) {', '.join(sorted(missing))}")
+    return frame
+
+
+def compare_parser(parser) -> None:
+    """Arguments of ``climseg compare``."""
+    parser.description = (
+        "Score one set of events against another, usually the network's (climseg infer) against the heuristic "
+        "labels (climseg export): TC tracks matched, missed and false by distance and time; AR objects matched "
+        "by the IoU of their footprints (km2 on the sphere) at each time step; the area-weighted pixel IoU of "
+        "each class. Writes OUT.json and OUT.csv (quantity,value).")
+    parser.add_argument("--reference-masks", nargs="+", required=True, metavar="PATH",
+                        help="mask files or directories of the reference (e.g. RESULTS/labels/*.labels.nc)")
+    parser.add_argument("--candidate-masks", nargs="+", required=True, metavar="PATH",
+                        help="mask files or directories of the candidate (e.g. RESULTS/masks/*.climseg.nc), "
+                             "paired with the reference by input file")
+    parser.add_argument("--reference-tracks", metavar="CSV", help="TC tracks of the reference (climseg track)")
+    parser.add_argument("--candidate-tracks", metavar="CSV", help="TC tracks of the candidate (climseg track)")
+    parser.add_argument("--max-distance-km", type=float, default=DEFAULT_MAX_DISTANCE_KM,
+                        help="track points at the same time farther apart than this are not the same storm (km)")
+    parser.add_argument("--min-common-steps", type=int, default=DEFAULT_MIN_COMMON_STEPS,
+                        help="times two tracks must be close to match")
+    parser.add_argument("--min-iou", type=float, default=DEFAULT_MIN_IOU,
+                        help="smallest footprint IoU of two AR objects that match")
+    parser.add_argument("--calendar", default="noleap", help="calendar of the tracks' time columns (CAM5: noleap)")
+    parser.add_argument("--out", required=True, metavar="OUT.json", help="the scores (OUT.csv is written beside it)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def compare_command(args) -> None:
+    """Run ``climseg compare``."""
+    from tqdm import tqdm
+
+    from climseg.cli import CommandError
+
+    if (args.reference_tracks is None) != (args.candidate_tracks is None):
+        raise CommandError("give both --reference-tracks and --candidate-tracks, or neither")
+    try:
+        pairs = pair_mask_files(args.reference_masks, args.candidate_masks)
+        with tqdm(total=len(pairs), unit="file", desc="compare", disable=not args.progress) as bar:
+            masks = compare_mask_files([p[0] for p in pairs], [p[1] for p in pairs], min_iou=args.min_iou,
+                                       progress=lambda _: bar.update())
+        report = {"files": len(pairs), "masks": masks}
+        if args.reference_tracks is not None:
+            tracks = match_tracks(read_tracks_csv(args.reference_tracks), read_tracks_csv(args.candidate_tracks),
+                                  max_distance_km=args.max_distance_km, min_common_steps=args.min_common_steps,
+                                  calendar=args.calendar)
+            report["tc_tracks"] = {**tracks.summary(), "pairs": tracks.pairs, "missed_ids": tracks.missed,
+                                   "false_ids": tracks.false}
+        out_json, out_csv = write_report(report, args.out)
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error).splitlines()[0]) from None
+    print(f"wrote {out_json} and {out_csv}")

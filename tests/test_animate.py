@@ -69,3 +69,22 @@ def test_field_values():
     assert np.allclose(field_values(fields, "tmq")[0], 40.0)
     with pytest.raises(ValueError, match="unknown field"):
         field_values(fields, "psl")
+
+
+def test_animate_command(day, tmp_path, capsys):
+    from climseg.cli import main
+
+    raw, heuristic, network, _ = day
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    (masks / f"{raw.stem}.labels.nc").symlink_to(heuristic)
+    (masks / f"{raw.stem}.climseg.nc").symlink_to(network)
+    out = tmp_path / "a.gif"
+    assert main(["animate", str(raw), "--heuristic", str(masks), "--network", str(masks), "--out", str(out),
+                 "--field", "tmq", "--max-frames", "0"]) == 0
+    with Image.open(out) as gif:
+        assert gif.n_frames == 8
+    assert "8 frames" in capsys.readouterr().out
+    assert main(["animate", str(raw), "--network", str(tmp_path), "--out", str(out)]) == 2
+    assert "no such mask file" in capsys.readouterr().err
+    assert main(["animate", str(raw), "--out", str(out)]) == 2

@@ -229,3 +229,48 @@ def test_write_report_json_and_flat_csv(tmp_path):
                                                       "ar.ar_matched": 3}
     assert flat_rows({"a": [1, 2]}) == []
 
+
+
+def test_compare_command_writes_scores_of_masks_and_tracks(tmp_path, reference, capsys):
+    from climseg.cli import main
+
+    classes = np.zeros((2, 48, 72), np.int8)
+    classes[:, 30:34, 10:30] = AR
+    write_masks(tmp_path / "d1.labels.nc", classes)
+    cand = classes.copy()
+    cand[1] = 0                                                   # the network misses the river at step 1
+    (tmp_path / "net").mkdir()
+    write_masks(tmp_path / "net" / "d1.climseg.nc", cand, source="network")
+    reference.to_csv(tmp_path / "ref.csv", index=False, sep=",")
+    candidate = reference[reference.track_id != 2]
+    candidate.to_csv(tmp_path / "cand.csv", index=False, sep=",")
+    code = main(["compare", "--reference-masks", str(tmp_path / "d1.labels.nc"), "--candidate-masks",
+                 str(tmp_path / "net"), "--reference-tracks", str(tmp_path / "ref.csv"), "--candidate-tracks",
+                 str(tmp_path / "cand.csv"), "--out", str(tmp_path / "out" / "compare.json"), "--no-progress"])
+    assert code == 0
+    report = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert report["masks"]["ar_reference_objects"] == 2 and report["masks"]["ar_matched"] == 1
+    assert report["masks"]["ar_pixel_iou"] == pytest.approx(0.5)
+    assert report["tc_tracks"]["matched"] == 3 and report["tc_tracks"]["missed_ids"] == [2]
+    table = pd.read_csv(tmp_path / "out" / "compare.csv")
+    assert dict(zip(table.quantity, table.value))["tc_tracks.detection_rate"] == pytest.approx(0.75)
+
+
+def test_compare_command_errors_name_the_problem(tmp_path, capsys):
+    from climseg.cli import main
+
+    classes = np.zeros((1, 48, 72), np.int8)
+    write_masks(tmp_path / "d1.labels.nc", classes)
+    write_masks(tmp_path / "d2.climseg.nc", classes)
+    assert main(["compare", "--reference-masks", str(tmp_path / "d1.labels.nc"), "--candidate-masks",
+                 str(tmp_path / "d2.climseg.nc"), "--out", str(tmp_path / "c.json")]) == 2
+    assert "without a partner for input(s) d1, d2" in capsys.readouterr().err
+    assert main(["compare", "--reference-masks", str(tmp_path / "d1.labels.nc"), "--candidate-masks",
+                 str(tmp_path / "d1.labels.nc"), "--reference-tracks", "x.csv", "--out", str(tmp_path / "c.json")]) == 2
+    assert "give both --reference-tracks and --candidate-tracks" in capsys.readouterr().err
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    assert main(["compare", "--reference-masks", str(tmp_path / "d1.labels.nc"), "--candidate-masks",
+                 str(tmp_path / "d1.labels.nc"), "--reference-tracks", str(tmp_path / "bad.csv"),
+                 "--candidate-tracks", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "c.json")]) == 2
+    assert "bad.csv: not a tracks csv, missing column(s) day, hour" in capsys.readouterr().err
+    assert not (tmp_path / "c.json").exists()
