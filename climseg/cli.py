@@ -14,7 +14,7 @@ from climseg import __version__
 
 COMMANDS = {
     # name: (module, one-line help)
-    "synth": ("climseg.synth", "generate CAM5-like netCDF model output with planted TCs and ARs (demo and test input)"),
+    "synth": ("climseg.synth.cli", "generate CAM5-like netCDF model output with planted TCs and ARs (demo and test input)"),
     "label": ("labeling.cli", "label CAM5 netCDF files: one DeepCAM-format HDF5 sample per time step"),
     "stats": ("labeling.cli", "per-channel statistics (stats.h5) and class frequencies of sample files"),
     "plot": ("labeling.cli", "quick-look map of a sample: IVT or TMQ with the AR and TC masks"),
