@@ -61,29 +61,34 @@ def frames(triples, *, field: str = "ivt", max_frames: int | None = None):
     field : {"ivt", "tmq"}
     max_frames : int or None, stop after this many time steps
     """
-    from events.compare import read_mask_classes
+    from events.reading import mask_grid, read_steps
     from labeling.reading import open_model_output
 
     count = 0
     for raw, heuristic, network in triples:
-        panels = {}
-        for name, path in (("heuristic labels", heuristic), ("network", network)):
-            if path is None:
-                continue
-            classes, lat, lon, _ = read_mask_classes(path)
-            panels[name] = (path, classes)
         with open_model_output(raw) as model:
-            for name, (path, classes) in panels.items():
-                if classes.shape != (len(model), len(model.lat_deg), len(model.lon_deg)):
-                    raise ValueError(f"{path}: masks of shape {classes.shape} do not fit {raw} "
-                                     f"(time, lat, lon) {(len(model), len(model.lat_deg), len(model.lon_deg))}")
+            panels = {}
+            for name, path in (("heuristic labels", heuristic), ("network", network)):
+                if path is None:
+                    continue
+                grid = mask_grid(path)
+                steps = read_steps(path)
+                if not (np.array_equal(grid.lat_deg, model.lat_deg) and np.array_equal(grid.lon_deg, model.lon_deg)):
+                    raise ValueError(f"{path}: masks on a grid that does not fit {raw}")
+                panels[name] = (path, steps)
             for step in range(len(model)):
                 if max_frames is not None and count >= max_frames:
                     return
+                masks = {}
+                for name, (path, steps) in panels.items():
+                    mask_step = next(steps, None)
+                    if mask_step is None:
+                        raise ValueError(f"{path}: masks do not fit {raw}: {step} time steps, the raw file has "
+                                         f"{len(model)}")
+                    masks[name] = mask_step[1].classes
                 fields, _ = model.read_step(step)
                 values, label = field_values(fields, field)
-                yield (model.time_label(step), values, {name: c[step] for name, (_, c) in panels.items()},
-                       model.lat_deg, model.lon_deg, label)
+                yield model.time_label(step), values, masks, model.lat_deg, model.lon_deg, label
                 count += 1
 
 

@@ -30,6 +30,7 @@ the rules (see docs/design.md "Report: heuristic vs network, figures").
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -368,31 +369,6 @@ class MaskComparison:
 
 # -- mask files --------------------------------------------------------------------------------------
 
-def read_mask_classes(path):
-    """Class ids of a mask file (``climseg infer`` / ``climseg export``) on the canonical grid.
-
-    Returns
-    -------
-    classes : ndarray (time, lat, lon) int8, latitude ascending, longitude ascending in [0, 360)
-    lat_deg, lon_deg : ndarray (lat,), (lon,)
-    times : ndarray (time,) of cftime dates
-    """
-    import xarray as xr
-
-    from labeling.reading import canonical_grid
-
-    try:
-        with xr.open_dataset(path, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True)) as masks:
-            if "class" not in masks.variables:
-                raise ValueError(f"{path}: no variable 'class' (not a climseg mask file?)")
-            classes = masks["class"].transpose("time", "lat", "lon").values
-            lat, lon, times = masks["lat"].values, masks["lon"].values, masks["time"].values
-    except (OSError, KeyError) as error:
-        raise OSError(f"{path}: cannot read masks ({error})") from None
-    lat, lon, lat_order, lon_order = canonical_grid(lat, lon)
-    return np.ascontiguousarray(classes[:, lat_order][:, :, lon_order]), lat, lon, times
-
-
 def compare_mask_files(reference_paths, candidate_paths, *, min_iou: float = DEFAULT_MIN_IOU,
                        progress=None) -> dict:
     """:class:`MaskComparison` over pairs of mask files (same raw input, same grid and times), file by file.
@@ -400,19 +376,17 @@ def compare_mask_files(reference_paths, candidate_paths, *, min_iou: float = DEF
     Returns its :meth:`MaskComparison.summary`. Raises ValueError naming the files when a pair disagrees on
     the grid or the number of time steps.
     """
-    from labeling.grid import cell_area_km2, is_periodic
+    from events.reading import read_steps
 
     if len(reference_paths) != len(candidate_paths):
         raise ValueError(f"{len(reference_paths)} reference mask files but {len(candidate_paths)} candidate ones")
     comparison = MaskComparison(min_iou=min_iou)
     for ref_path, cand_path in zip(reference_paths, candidate_paths):
-        ref, lat, lon, _ = read_mask_classes(ref_path)
-        cand, lat_c, lon_c, _ = read_mask_classes(cand_path)
-        if ref.shape != cand.shape or not (np.allclose(lat, lat_c) and np.allclose(lon, lon_c)):
-            raise ValueError(f"{cand_path}: grid or time steps {cand.shape} differ from {ref_path} {ref.shape}")
-        area, periodic = cell_area_km2(lat, lon), is_periodic(lon)
-        for step in range(len(ref)):
-            comparison.add(ref[step], cand[step], area, periodic=periodic)
+        reference, candidate = read_steps(ref_path), read_steps(cand_path)
+        for (grid, ref), cand in itertools.zip_longest(reference, candidate, fillvalue=None):
+            if ref is None or cand is None or not grid.same_as(cand[0]):
+                raise ValueError(f"{cand_path}: grid or time steps differ from {ref_path}")
+            comparison.add(ref.classes, cand[1].classes, grid.area_km2, periodic=grid.periodic)
         if progress is not None:
             progress(cand_path)
     return comparison.summary()
@@ -477,19 +451,19 @@ def pair_mask_files(reference_paths, candidate_paths) -> list[tuple[Path, Path]]
     return [(reference[stem], candidate[stem]) for stem in sorted(reference)]
 
 
-def read_tracks_csv(path):
-    """Track points of a TempestExtremes-layout csv (``climseg track``): a DataFrame, column names stripped."""
+def read_track_points(path):
+    """All points of a tracks csv (``climseg track``, TempestExtremes layout) as one DataFrame."""
     import pandas as pd
 
+    from events.tracks import read_tracks
+
     try:
-        frame = pd.read_csv(path, skipinitialspace=True)
+        tracks = read_tracks(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise OSError(f"{path}: cannot read tracks ({str(error).splitlines()[0]})") from None
-    frame.columns = [c.strip() for c in frame.columns]
-    missing = {"track_id", "lat", "lon", *TRACK_TIME_COLUMNS} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path}: not a tracks csv, missing column(s) {', '.join(sorted(missing))}")
-    return frame
+    if not tracks:
+        return pd.DataFrame({c: [] for c in ("track_id", "lat", "lon", *TRACK_TIME_COLUMNS)})
+    return pd.concat(tracks, ignore_index=True)
 
 
 def compare_parser(parser) -> None:
@@ -532,7 +506,7 @@ def compare_command(args) -> None:
                                        progress=lambda _: bar.update())
         report = {"files": len(pairs), "masks": masks}
         if args.reference_tracks is not None:
-            tracks = match_tracks(read_tracks_csv(args.reference_tracks), read_tracks_csv(args.candidate_tracks),
+            tracks = match_tracks(read_track_points(args.reference_tracks), read_track_points(args.candidate_tracks),
                                   max_distance_km=args.max_distance_km, min_common_steps=args.min_common_steps,
                                   calendar=args.calendar)
             report["tc_tracks"] = {**tracks.summary(), "pairs": tracks.pairs, "missed_ids": tracks.missed,

@@ -25,9 +25,6 @@ from climseg.atomic import atomic_output
 DPI = 100
 PANEL_INCHES = (6.4, 3.6)
 """Size of one map panel (width, height), inches."""
-SAFFIR_SIMPSON_M_S = (18.0, 33.0, 43.0, 50.0, 58.0, 70.0)
-"""Lower wind bounds (m s-1) of TS, category 1..5 (below 18 m s-1: tropical depression)."""
-CATEGORY_NAMES = ("TD", "TS", "1", "2", "3", "4", "5")
 CATEGORY_COLOURS = ("#5ebaff", "#00faf4", "#ffffcc", "#ffe775", "#ffc140", "#ff8f20", "#ff6060")
 
 
@@ -134,9 +131,12 @@ def frequency_map(frequency, lat_deg, lon_deg, out_png, *, land=None,
                       cmap="YlGnBu", vmax=None)
 
 
-def saffir_simpson_category(wind_m_s) -> np.ndarray:
-    """Index into :data:`CATEGORY_NAMES` of maximum surface winds (m s-1): 0 TD, 1 TS, 2..6 category 1..5."""
-    return np.searchsorted(np.asarray(SAFFIR_SIMPSON_M_S), np.asarray(wind_m_s, np.float64), side="right")
+def category_colours(wind_m_s) -> list:
+    """Colour of each point's Saffir-Simpson category (:func:`events.tracks.saffir_simpson`); grey without wind."""
+    from events.tracks import CATEGORIES, saffir_simpson
+
+    names = [saffir_simpson(w) for w in np.asarray(wind_m_s, np.float64)]
+    return [CATEGORY_COLOURS[CATEGORIES.index(n)] if n else "0.6" for n in names]
 
 
 def track_segments(lat_deg, lon_deg, *, lon_min: float = 0.0):
@@ -173,6 +173,8 @@ def track_map(tracks: dict, lat_deg, lon_deg, out_png, *, land=None, title: str 
     """
     from matplotlib.lines import Line2D
 
+    from events.tracks import CATEGORIES
+
     if not tracks:
         raise ValueError(f"{out_png}: no track sets to draw")
     lon_min = -180.0 if float(np.min(lon_deg)) < 0 else 0.0
@@ -184,15 +186,14 @@ def track_map(tracks: dict, lat_deg, lon_deg, out_png, *, land=None, title: str 
             count += 1
             for x, y in track_segments(points["lat"].to_numpy(), points["lon"].to_numpy(), lon_min=lon_min):
                 ax.plot(x, y, color="0.3", linewidth=0.9)
-            colours = ("tab:red" if "wind" not in points.columns else
-                       [CATEGORY_COLOURS[c] for c in saffir_simpson_category(points["wind"].to_numpy())])
+            colours = category_colours(points["wind"] if "wind" in points.columns else np.full(len(points), np.nan))
             x = np.mod(points["lon"].to_numpy(float) - lon_min, 360.0) + lon_min
             ax.scatter(x, points["lat"].to_numpy(float), c=colours, s=9, edgecolors="0.2", linewidths=0.3,
                        zorder=3)
             ax.plot(x[0], points["lat"].iloc[0], marker="o", mfc="none", mec="black", ms=6, zorder=4)
         _map_axes(ax, lat_deg, lon_deg, title=f"{name}: {count} tracks")
     handles = [Line2D([], [], marker="o", ls="none", mfc=c, mec="0.2", label=n)
-               for n, c in zip(CATEGORY_NAMES, CATEGORY_COLOURS)]
+               for n, c in zip(CATEGORIES, CATEGORY_COLOURS)]
     handles.append(Line2D([], [], marker="o", ls="none", mfc="none", mec="black", label="genesis"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), title="Saffir-Simpson category "
                "of the point (maximum surface wind)")

@@ -58,7 +58,7 @@ def test_masks_of_another_file_are_refused(day, tmp_path):
 
     with xr.open_dataset(heuristic) as ds:
         ds.isel(time=slice(0, 4)).to_netcdf(tmp_path / "short.labels.nc")
-    with pytest.raises(ValueError, match="short.labels.nc.*do not fit"):
+    with pytest.raises(ValueError, match="short.labels.nc: masks do not fit"):
         animate([(raw, tmp_path / "short.labels.nc", None)], tmp_path / "x.gif")
     assert not (tmp_path / "x.gif").exists()
 

@@ -272,5 +272,5 @@ def test_compare_command_errors_name_the_problem(tmp_path, capsys):
     assert main(["compare", "--reference-masks", str(tmp_path / "d1.labels.nc"), "--candidate-masks",
                  str(tmp_path / "d1.labels.nc"), "--reference-tracks", str(tmp_path / "bad.csv"),
                  "--candidate-tracks", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "c.json")]) == 2
-    assert "bad.csv: not a tracks csv, missing column(s) day, hour" in capsys.readouterr().err
+    assert "bad.csv: not a StitchNodes CSV track file (missing column(s) track_id" in capsys.readouterr().err
     assert not (tmp_path / "c.json").exists()

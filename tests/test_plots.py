@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from events.plots import (DPI, PANEL_INCHES, draw_coastlines, frequency_map, map_panels, saffir_simpson_category,
+from events.plots import (DPI, PANEL_INCHES, category_colours, draw_coastlines, frequency_map, map_panels,
                           track_map, track_segments, yearly_counts)
 
 LAT = np.linspace(-88.125, 88.125, 48)
@@ -80,8 +80,9 @@ def test_track_segments_split_at_the_map_edge():
     assert track_segments([], []) == []
 
 
-def test_saffir_simpson_categories():
-    assert list(saffir_simpson_category([10, 17.9, 18, 33, 43, 50, 58, 70, 90])) == [0, 0, 1, 2, 3, 4, 5, 6, 6]
+def test_points_are_coloured_by_category():
+    colours = category_colours([10, 18, 33, 43, 50, 58, 70, np.nan])
+    assert colours[-1] == "0.6" and len(set(colours[:-1])) == 7
 
 
 def test_track_map_one_panel_per_set(tmp_path):
