@@ -1,0 +1,88 @@
+# From masks to answers: the heuristic labels as mask files (export), heuristic vs network scores (compare),
+# the animation, and the report's figures. `snakemake --report report.html` collects every output marked
+# report(...) with its caption (workflow/report/*.rst).
+
+rule export:
+    """Heuristic labels of one raw file as a mask file (LABEL_MASKS/<file>.labels.nc), the format of infer's.
+
+    Same labelling parameters as rule label (editing one reruns this), on the files rule infer reads.
+    """
+    input:
+        netcdf=str(INFER_RAW / "{file}.nc"),
+    output:
+        masks=str(LABEL_MASKS / "{file}.labels.nc"),
+        config=str(LABEL_MASKS / "{file}.label.yaml"),
+    params:
+        launcher=serial_launcher(),
+        parameters_yaml=as_yaml(config["label"]["parameters"]),
+        out=lambda wildcards, output: str(Path(output.masks).parent),
+    group:
+        "export"  # batch systems: many files per batch job (group-components in the profiles)
+    log:
+        str(LOGS / "export" / "{file}.log"),
+    benchmark:
+        str(BENCHMARKS / "export" / "{file}.tsv")
+    conda:
+        "../../envs/labeling.yaml"
+    resources:
+        runtime=config["runtime"]["label"],
+    shell:
+        "printf '%s' {params.parameters_yaml:q} > {output.config} && "
+        "{params.launcher} climseg export {input.netcdf} --out {params.out} --config {output.config}"
+        " --no-progress > {log} 2>&1"
+
+
+rule compare:
+    """The network's events scored against the heuristics': AR objects by footprint IoU, pixel IoU per class."""
+    input:
+        reference=label_mask_files,
+        candidate=mask_files,
+    output:
+        json=report(str(EVENTS / "compare.json"), caption="../report/compare.rst", category="Heuristic vs network"),
+        csv=report(str(EVENTS / "compare.csv"), caption="../report/compare.rst", category="Heuristic vs network"),
+    params:
+        launcher=serial_launcher(),
+        max_distance_km=config["report"]["compare"]["max_distance_km"],
+        min_common_steps=config["report"]["compare"]["min_common_steps"],
+        min_iou=config["report"]["compare"]["min_iou"],
+    log:
+        str(LOGS / "compare.log"),
+    benchmark:
+        str(BENCHMARKS / "compare.tsv")
+    conda:
+        "../../envs/events.yaml"
+    resources:
+        runtime=config["report"]["runtime"],
+    shell:
+        "{params.launcher} climseg compare --reference-masks {input.reference} --candidate-masks {input.candidate}"
+        " --max-distance-km {params.max_distance_km} --min-common-steps {params.min_common_steps}"
+        " --min-iou {params.min_iou} --out {output.json} --no-progress > {log} 2>&1"
+
+
+rule animate:
+    """GIF of IVT or TMQ with the heuristic labels and the network's masks over the first time steps."""
+    input:
+        raw=animation_inputs,
+        heuristic=animation_masks("heuristic"),
+        network=animation_masks("network"),
+    output:
+        gif=report(str(FIGURES / "animation.gif"), caption="../report/animation.rst", category="Heuristic vs network"),
+    params:
+        launcher=serial_launcher(),
+        heuristic=str(LABEL_MASKS),
+        network=str(MASKS),
+        field=config["report"]["animation"]["field"],
+        max_frames=config["report"]["animation"]["max_frames"],
+        seconds_per_frame=config["report"]["animation"]["seconds_per_frame"],
+    log:
+        str(LOGS / "animate.log"),
+    benchmark:
+        str(BENCHMARKS / "animate.tsv")
+    conda:
+        "../../envs/events.yaml"
+    resources:
+        runtime=config["report"]["runtime"],
+    shell:
+        "{params.launcher} climseg animate {input.raw} --heuristic {params.heuristic} --network {params.network}"
+        " --out {output.gif} --field {params.field} --max-frames {params.max_frames}"
+        " --seconds-per-frame {params.seconds_per_frame} > {log} 2>&1"
