@@ -214,6 +214,12 @@ def test_end_to_end_every_output_exists_and_is_valid(demo_run):
     with Image.open(results / "report" / "figures" / "animation.gif") as gif:
         assert gif.n_frames == 4  # config/test.yaml: report.animation.max_frames
 
+    (masks,) = (results / "masks").glob("*.climseg.nc")  # the network's masks of the raw file, CF netCDF
+    assert masks.name == "demo.cam.h2.2106-01-01-00000.climseg.nc"
+    with xarray.open_dataset(masks) as ds:
+        assert ds["class"].shape == (8, 48, 72) and ds.attrs["climseg_mask_source"] == "network"
+        assert str(run.resolve()) in ds.attrs["source"]
+
 
 @pytest.mark.slow
 @pytest.mark.mpi
@@ -225,12 +231,6 @@ def test_html_report_holds_the_figures_and_scores(demo_run):
     html = (workdir / "report.html").read_text()
     for name in ("animation.gif", "compare.csv", "Heuristic vs network"):
         assert name in html, name
-
-    (masks,) = (results / "masks").glob("*.climseg.nc")  # the network's masks of the raw file, CF netCDF
-    assert masks.name == "demo.cam.h2.2106-01-01-00000.climseg.nc"
-    with xarray.open_dataset(masks) as ds:
-        assert ds["class"].shape == (8, 48, 72) and ds.attrs["climseg_mask_source"] == "network"
-        assert str(run.resolve()) in ds.attrs["source"]
 
 
 @pytest.mark.slow
