@@ -25,6 +25,8 @@ COMMANDS = {
     "evaluate": ("training.cli", "test-set IoU per class of a trained run, as JSON and Markdown"),
     "infer": ("inference.cli", "apply a trained network to raw netCDF files: CF/ARTMIP netCDF masks (any grid, MPI)"),
     "export": ("inference.cli", "heuristic labels of raw netCDF files as mask files in the format of climseg infer"),
+    "track": ("events.cli", "TC tracks (TempestExtremes CSV) and AR objects followed in time, from mask files"),
+    "climatology": ("events.cli", "TC and AR statistics of mask files (maps, yearly counts, landfall), per file or merged"),
     "compare": ("events.compare", "score network masks and tracks against the heuristics': events matched, missed, false"),
     "animate": ("events.animate", "GIF of IVT/TMQ with heuristic labels and network masks over consecutive time steps"),
 }

@@ -108,12 +108,13 @@ def read_steps(path, *, raw_path=None, fields=RAW_FIELDS) -> Iterator[tuple[Grid
     """
     import xarray as xr
 
-    with xr.open_dataset(path, mask_and_scale=False, use_cftime=True) as masks:
+    times_coder = xr.coders.CFDatetimeCoder(use_cftime=True)
+    with xr.open_dataset(path, mask_and_scale=False, decode_times=times_coder) as masks:
         if "class" not in masks.variables:
             raise ValueError(f"{path}: not a mask file (no variable 'class')")
         grid = Grid.from_coordinates(masks["lat"].values, masks["lon"].values)
         times = _naive(masks["time"].values)
-        raw = xr.open_dataset(raw_path, use_cftime=True) if raw_path is not None else None
+        raw = xr.open_dataset(raw_path, decode_times=times_coder) if raw_path is not None else None
         try:
             present = []
             if raw is not None:

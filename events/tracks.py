@@ -32,9 +32,10 @@ Per-track table (:func:`track_table`, CSV with a plain ``","`` separator)
 ``track_id``, ``genesis_time`` (ISO ``YYYY-MM-DDTHH:MM:SS``), ``genesis_lat``, ``genesis_lon``, ``end_time``,
 ``lifetime_hours`` (last minus first time), ``points``, ``distance_km`` (along the track), ``psl_min_pa``,
 ``wind_max_ms``, ``category`` (Saffir-Simpson from the maximum wind: ``TD`` < 18, ``TS`` < 33, ``1`` < 43,
-``2`` < 50, ``3`` < 58, ``4`` < 70, ``5`` m s-1; empty when the wind is unknown), ``ace`` (accumulated cyclone
-energy, 1e-4 kt2: the sum over the points at 00, 06, 12, 18 h of the maximum wind in knots squared, where it is
-at least 34 kt; NaN when the wind is unknown), ``hemisphere`` (``N``/``S`` of genesis).
+``2`` < 50, ``3`` < 58, ``4`` < 70, ``5`` m s-1; empty when the wind is unknown; a string: read it with
+``pandas.read_csv(path, dtype={"category": str})``), ``ace`` (accumulated cyclone energy, 1e-4 kt2: the sum over
+the points at 00, 06, 12, 18 h of the maximum wind in knots squared, where it is at least 34 kt; NaN when the
+wind is unknown), ``hemisphere`` (``N``/``S`` of genesis).
 """
 
 from __future__ import annotations

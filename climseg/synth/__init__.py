@@ -52,7 +52,8 @@ Modules: :mod:`~climseg.synth.config` (constants, ``TCSpec``, ``ARSpec``, ``Synt
 :mod:`~climseg.synth.geometry` (grid, AR spines and plumes), :mod:`~climseg.synth.vortex` (Holland vortex),
 :mod:`~climseg.synth.background` (aquaplanet background and derived fields), :mod:`~climseg.synth.placement`
 (moving, drawing and planting events), :mod:`~climseg.synth.day` (one day as a Dataset and netCDF file),
-:mod:`~climseg.synth.truth` (truth records and file), :mod:`~climseg.synth.cli` (``climseg synth``). Everything
+:mod:`~climseg.synth.truth` (truth records and file), :mod:`~climseg.synth.tracks` (events along known
+tracks over several days), :mod:`~climseg.synth.cli` (``climseg synth``). Everything
 public is re-exported here. Only the demo, the tests and the benchmarks import this package; production code
 does not.
 """
@@ -64,9 +65,11 @@ from climseg.synth.config import (AR_LAT_BAND_DEG, AR_SEPARATION_KM, AR_TMQ_CAP,
                                   FILL_VALUE, GALE_WIND_MS, GRAVITY, INFLOW_ANGLE_DEG, LONG_NAMES, OMEGA, PLEV_PA,
                                   Q_PROFILE_EXPONENT, R_DRY, RHO_AIR, STEP_SECONDS, STEPS_PER_DAY,
                                   SURFACE_WIND_FACTOR, TC_SEPARATION_KM, TC_TAPER_KM, TIME_UNITS, ARSpec,
-                                  SynthConfig, TCSpec)
+                                  SynthConfig, TCSpec, TrackedAR, TrackedTC)
 from climseg.synth.day import day_times, file_stem, synthesize_day, write_day
 from climseg.synth.geometry import cam5_grid, great_circle_km, plume_shape, spine_points
 from climseg.synth.placement import ar_at_step, ar_box, plan_events, plant_ar, plant_tc, tc_at_step
+from climseg.synth.tracks import (AR_REGIONS, TC_BASINS, model_hours, plan_tracked_events, run_times,
+                                  tracked_ar_at, tracked_tc_at, write_truth_tracks)
 from climseg.synth.truth import PlantedAR, PlantedTC, Truth, read_truth, write_truth
 from climseg.synth.vortex import gale_radius_km, holland_gradient_wind, holland_pressure_deficit, surface_wind_profile

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from climseg.synth.config import STEPS_PER_DAY, SynthConfig
 from climseg.synth.day import _check_date, write_day
+from climseg.synth.geometry import cam5_grid
+from climseg.synth.tracks import plan_tracked_events, run_times, write_truth_tracks
 
 def synth_parser(parser) -> None:
     """Arguments of ``climseg synth``."""
@@ -23,8 +25,17 @@ def synth_parser(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--plev", action="store_true", help="also write Q, U, V on pressure levels (true IVT)")
     parser.add_argument("--case", default="synth", help="case name, the start of the file names")
-    parser.add_argument("--tcs", type=int, default=4, help="random tropical cyclones per day")
-    parser.add_argument("--ars", type=int, default=4, help="random atmospheric rivers per day")
+    parser.add_argument("--tcs", type=int, default=None,
+                        help="random tropical cyclones per day, each living one day (default 4; 0 with --tracks)")
+    parser.add_argument("--ars", type=int, default=None,
+                        help="random atmospheric rivers per day, each living one day (default 4; 0 with --tracks)")
+    parser.add_argument("--tracks", action="store_true",
+                        help="also plant events that live 2.5-4.5 days along known tracks: TCs in each of six "
+                             "basins (both hemispheres) and one crossing 0/360, and ARs drifting onto the US West "
+                             "Coast, Western Europe (across 0/360) and Chile; their truth goes to "
+                             "<case>.truth.tracks.csv (TCs, StitchNodes CSV layout) and <case>.truth.ars.csv")
+    parser.add_argument("--tracks-per-basin", type=int, default=2, help="tracked TCs per basin (with --tracks)")
+    parser.add_argument("--ars-per-region", type=int, default=1, help="tracked ARs per landfall region (with --tracks)")
 
 
 def model_days(start: dt.date, count: int) -> list[dt.date]:
@@ -51,8 +62,14 @@ def synth_command(args) -> int:
         raise CommandError(f"--days {args.days}: must be at least 1")
     try:
         _check_date(start)
-        config = SynthConfig(n_lat=args.lat, n_lon=args.lon, seed=args.seed, n_tcs=args.tcs, n_ars=args.ars,
-                             with_plev=args.plev, case=args.case, start_date=start)
+        default_count = 0 if args.tracks else 4
+        tracked_tcs, tracked_ars = plan_tracked_events(args.seed, start, args.days, per_basin=args.tracks_per_basin,
+                                                       per_region=args.ars_per_region) if args.tracks else ((), ())
+        config = SynthConfig(n_lat=args.lat, n_lon=args.lon, seed=args.seed,
+                             n_tcs=default_count if args.tcs is None else args.tcs,
+                             n_ars=default_count if args.ars is None else args.ars,
+                             with_plev=args.plev, case=args.case, start_date=start, tracked_tcs=tracked_tcs,
+                             tracked_ars=tracked_ars)
     except ValueError as error:
         raise CommandError(str(error)) from None
     try:  # before minutes of generating
@@ -69,5 +86,11 @@ def synth_command(args) -> int:
                 raise CommandError(f"{day}: {error}") from None
     for nc_path, truth_path in written:
         print(f"wrote {nc_path} and {truth_path.name}")
+    if args.tracks:
+        lat, lon = cam5_grid(config.n_lat, config.n_lon)
+        paths = write_truth_tracks(args.out, config.case, config.tracked_tcs, config.tracked_ars,
+                                   run_times(start, args.days), lat, lon)
+        print(f"wrote {len(config.tracked_tcs)} tracked TC(s) to {paths[0]} and {len(config.tracked_ars)} tracked "
+              f"AR(s) to {paths[1]}")
     print(f"{len(written)} day(s) of {config.n_lat} x {config.n_lon} data in {args.out}")
     return 0

@@ -101,6 +101,35 @@ class ARSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class TrackedTC:
+    """A TC along a known track: planted at every time step from ``genesis`` to ``genesis + hours``.
+
+    Its position at time ``t`` is ``spec`` moved by ``spec.east_ms``, ``spec.north_ms`` for ``t - genesis``
+    (:func:`climseg.synth.tracks.tracked_tc_at`); its strength stays that of ``spec``.
+    """
+
+    track_id: int
+    genesis: dt.datetime
+    hours: float
+    """Lifetime: time of the last point minus time of the first, hours."""
+    spec: TCSpec
+    """The TC at genesis."""
+    basin: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackedAR:
+    """An AR that persists from ``start`` to ``start + hours``, drifting east with ``spec.speed_ms``."""
+
+    track_id: int
+    start: dt.datetime
+    hours: float
+    spec: ARSpec
+    """The AR at ``start``."""
+    region: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class SynthConfig:
     """What :func:`synthesize_day` generates."""
 
@@ -121,6 +150,10 @@ class SynthConfig:
     """ARs planted exactly as given (no separation check among them)."""
     ar_across_meridian: bool = True
     """The first random AR of each day straddles the 0/360 meridian."""
+    tracked_tcs: tuple["TrackedTC", ...] = ()
+    """TCs that live over several days along known tracks (:func:`climseg.synth.tracks.plan_tracked_events`)."""
+    tracked_ars: tuple["TrackedAR", ...] = ()
+    """ARs that persist over several days and drift onto land."""
 
     def __post_init__(self):
         if self.n_lat < 8 or self.n_lon < 8:

@@ -15,6 +15,7 @@ from climseg.synth.config import CALENDAR, FILL_VALUE, LONG_NAMES, PLEV_PA, STEP
     SynthConfig
 from climseg.synth.geometry import cam5_grid
 from climseg.synth.placement import ar_at_step, plan_events, plant_ar, plant_tc, tc_at_step
+from climseg.synth.tracks import active, tracked_ar_at, tracked_tc_at
 from climseg.synth.truth import _AR_COLUMNS, PlantedAR, Truth, write_truth
 
 def day_times(date: dt.date) -> list[dt.datetime]:
@@ -59,21 +60,31 @@ def synthesize_day(config: SynthConfig, date: dt.date, *, on_step=None):
         if config.with_plev else {}
     tc_mask = np.zeros(shape, bool)
     ar_mask = np.zeros(shape, bool)
+    ar_track_id = np.full(shape, -1, np.int16)
     planted_tcs, planted_ars = [], []
     epoch = dt.datetime(2000, 1, 1)
     for step, time in enumerate(times):
         seconds = (time - epoch).total_seconds()
         fields = background_fields(lat, lon, seconds, waves)
-        for ident, ar in enumerate(ars):
-            moved = ar_at_step(ar, step)
-            ar_mask[step] |= plant_ar(fields, lat, lon, moved)
-            planted_ars.append(PlantedAR(step, ident, *(float(getattr(moved, c)) for c in _AR_COLUMNS[2:])))
+        day_ars = [(ar_at_step(ar, step), -1) for ar in ars]
+        day_ars += [(tracked_ar_at(ar, time), ar.track_id) for ar in config.tracked_ars
+                    if active(ar.start, ar.hours, time)]
+        for ident, (moved, track_id) in enumerate(day_ars):
+            core = plant_ar(fields, lat, lon, moved)
+            ar_mask[step] |= core
+            if track_id >= 0:
+                ar_track_id[step][core] = track_id
+            planted_ars.append(PlantedAR(step, ident, *(float(getattr(moved, c)) for c in _AR_COLUMNS[2:-1]),
+                                         track_id=track_id))
         fields["UBOT"] = 0.75 * fields["U850"]
         fields["VBOT"] = 0.75 * fields["V850"]
-        for ident, tc in enumerate(tcs):
-            mask, record = plant_tc(fields, lat, lon, tc_at_step(tc, step))
+        day_tcs = [(tc_at_step(tc, step), -1) for tc in tcs]
+        day_tcs += [(tracked_tc_at(tc, time), tc.track_id) for tc in config.tracked_tcs
+                    if active(tc.genesis, tc.hours, time)]
+        for ident, (moved, track_id) in enumerate(day_tcs):
+            mask, record = plant_tc(fields, lat, lon, moved)
             tc_mask[step] |= mask
-            planted_tcs.append(dataclasses.replace(record, step=step, id=ident))
+            planted_tcs.append(dataclasses.replace(record, step=step, id=ident, track_id=track_id))
         fields["PRECT"] = np.maximum(fields["PRECT"], 0.0)
         derived_fields(fields)
         for name in CHANNELS:
@@ -111,7 +122,7 @@ def synthesize_day(config: SynthConfig, date: dt.date, *, on_step=None):
     })
     dataset["time"].encoding.update(units=TIME_UNITS, calendar=CALENDAR, dtype="float64")  # for any writer
     truth = Truth(times=times, lat_deg=lat, lon_deg=lon, tcs=planted_tcs, ars=planted_ars,
-                  tc_mask=tc_mask, ar_mask=ar_mask)
+                  tc_mask=tc_mask, ar_mask=ar_mask, ar_track_id=ar_track_id if config.tracked_ars else None)
     return dataset, truth
 
 

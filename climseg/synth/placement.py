@@ -12,6 +12,7 @@ from climseg.synth.config import (AR_LAT_BAND_DEG, AR_SEPARATION_KM, AR_TMQ_CAP,
                                   STEP_SECONDS, STEPS_PER_DAY, SURFACE_WIND_FACTOR, TC_SEPARATION_KM, TC_TAPER_KM,
                                   ARSpec, SynthConfig, TCSpec)
 from climseg.synth.geometry import great_circle_km, plume_shape, spine_points
+from climseg.synth.tracks import tracked_positions_at
 from climseg.synth.truth import PlantedTC
 from climseg.synth.vortex import (_taper, gale_radius_km, holland_gradient_wind, holland_pressure_deficit,
                                   surface_wind_profile)
@@ -71,6 +72,8 @@ def _min_distance_km(lat_a, lon_a, lat_b, lon_b) -> float:
 def plan_events(config: SynthConfig, date: dt.date, *, max_tries: int = 2000):
     """The TCs and ARs of one day (as at its first step): explicit ones, then random ones kept apart.
 
+    Random events also keep apart from the tracked events of ``config`` (planted by :func:`synthesize_day`).
+
     Raises ValueError when the random events cannot be placed apart from each other.
     """
     rng = np.random.default_rng([config.seed, date.toordinal()])
@@ -78,6 +81,8 @@ def plan_events(config: SynthConfig, date: dt.date, *, max_tries: int = 2000):
     steps = range(STEPS_PER_DAY)
     ar_spines = [[spine_points(ar_at_step(ar, k)) for k in steps] for ar in ars]
     tc_tracks = [[(t.lat_deg, t.lon_deg) for t in (tc_at_step(tc, k) for k in steps)] for tc in tcs]
+    start = dt.datetime(date.year, date.month, date.day)
+    tracked = [tracked_positions_at(config, start + dt.timedelta(seconds=k * STEP_SECONDS)) for k in steps]
     for i in range(config.n_ars):
         for _ in range(max_tries):
             ar = _random_ar(rng, across_meridian=config.ar_across_meridian and i == 0)
@@ -87,7 +92,9 @@ def plan_events(config: SynthConfig, date: dt.date, *, max_tries: int = 2000):
                 continue
             if config.ar_across_meridian and i == 0 and not all(_crosses_meridian(s[1]) for s in spines):
                 continue
-            if all(_min_distance_km(*spines[k], *other[k]) >= AR_SEPARATION_KM for other in ar_spines for k in steps):
+            if all(_min_distance_km(*spines[k], *other[k]) >= AR_SEPARATION_KM for other in ar_spines for k in steps) \
+                    and all(_min_distance_km(*spines[k], *other) >= AR_SEPARATION_KM
+                            for k in steps for other in tracked[k][1]):
                 ars.append(ar)
                 ar_spines.append(spines)
                 break
@@ -103,7 +110,11 @@ def plan_events(config: SynthConfig, date: dt.date, *, max_tries: int = 2000):
                                for other in tc_tracks for k in steps)
             far_from_ars = all(_min_distance_km([track[k][0]], [track[k][1]], *spines[k]) >= TC_SEPARATION_KM
                                for spines in ar_spines for k in steps)
-            if far_from_tcs and far_from_ars:
+            far_from_tracked = all(great_circle_km(*track[k], *other) >= TC_SEPARATION_KM
+                                   for k in steps for other in tracked[k][0]) and \
+                all(_min_distance_km([track[k][0]], [track[k][1]], *spines) >= TC_SEPARATION_KM
+                    for k in steps for spines in tracked[k][1])
+            if far_from_tcs and far_from_ars and far_from_tracked:
                 tcs.append(tc)
                 tc_tracks.append(track)
                 break

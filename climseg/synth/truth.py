@@ -2,7 +2,9 @@
 
 ``<case>.cam.h2.YYYY-MM-DD-00000.truth.h5`` beside each model-output file holds ``time`` (ISO strings), ``lat``,
 ``lon`` (degrees), ``tc_mask`` and ``ar_mask`` (uint8 (time, lat, lon)), and the groups ``tc`` and ``ar`` with one
-dataset per column of :class:`PlantedTC` / :class:`PlantedAR` (one row per event and time step).
+dataset per column of :class:`PlantedTC` / :class:`PlantedAR` (one row per event and time step; ``track_id`` -1
+for the events of one day), and with tracked ARs ``ar_track_id`` (int16 (time, lat, lon): the tracked AR whose
+core covers each cell, -1 elsewhere).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class PlantedTC:
     max_wind_ms: float
     """Maximum of the vortex's own surface wind."""
     pressure_drop_pa: float
+    track_id: int = -1
+    """The tracked TC (``SynthConfig.tracked_tcs``) this is a point of; -1 for a TC of one day."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +48,8 @@ class PlantedAR:
     length_km: float
     width_km: float
     ivt_peak: float
+    track_id: int = -1
+    """The tracked AR (``SynthConfig.tracked_ars``) this is a step of; -1 for an AR of one day."""
 
 
 @dataclasses.dataclass(eq=False)
@@ -61,6 +67,8 @@ class Truth:
     """bool (time, lat, lon): within the gale radius of a planted TC."""
     ar_mask: np.ndarray
     """bool (time, lat, lon): inside a planted AR's core (plume shape >= 1/2)."""
+    ar_track_id: np.ndarray | None = None
+    """int16 (time, lat, lon): ``track_id`` of the tracked AR whose core covers the cell, else -1."""
 
     def tcs_at(self, step: int) -> list[PlantedTC]:
         """The TCs of time step ``step``."""
@@ -71,8 +79,10 @@ class Truth:
         return [ar for ar in self.ars if ar.step == step]
 
 
-_TC_COLUMNS = ("step", "id", "lat_deg", "lon_deg", "radius_km", "rmw_km", "max_wind_ms", "pressure_drop_pa")
-_AR_COLUMNS = ("step", "id", "lat_deg", "lon_deg", "bearing_deg", "length_km", "width_km", "ivt_peak")
+_TC_COLUMNS = ("step", "id", "lat_deg", "lon_deg", "radius_km", "rmw_km", "max_wind_ms", "pressure_drop_pa",
+               "track_id")
+_AR_COLUMNS = ("step", "id", "lat_deg", "lon_deg", "bearing_deg", "length_km", "width_km", "ivt_peak", "track_id")
+_INTEGER_COLUMNS = ("step", "id", "track_id")
 
 
 def write_truth(path, truth: Truth, *, source: str = "", config: SynthConfig | None = None) -> None:
@@ -94,10 +104,13 @@ def write_truth(path, truth: Truth, *, source: str = "", config: SynthConfig | N
         for name in ("tc_mask", "ar_mask"):
             f.create_dataset(name, data=getattr(truth, name).astype(np.uint8), compression="gzip",
                              compression_opts=1, chunks=(1,) + truth.tc_mask.shape[1:])
+        if truth.ar_track_id is not None:
+            f.create_dataset("ar_track_id", data=truth.ar_track_id.astype(np.int16), compression="gzip",
+                             compression_opts=1, chunks=(1,) + truth.tc_mask.shape[1:])
         for group, records, columns in (("tc", truth.tcs, _TC_COLUMNS), ("ar", truth.ars, _AR_COLUMNS)):
             g = f.create_group(group)
             for column in columns:
-                dtype = np.int32 if column in ("step", "id") else np.float64
+                dtype = np.int32 if column in _INTEGER_COLUMNS else np.float64
                 g[column] = np.array([getattr(r, column) for r in records], dtype=dtype)
 
 
@@ -111,13 +124,20 @@ def read_truth(path) -> Truth:
     try:
         with h5py.File(path, "r") as f:
             times = [dt.datetime.fromisoformat(t.decode() if isinstance(t, bytes) else t) for t in f["time"][()]]
-            tcs = [PlantedTC(*(int(v) if c in ("step", "id") else float(v) for c, v in zip(_TC_COLUMNS, row)))
-                   for row in zip(*(f["tc"][c][()] for c in _TC_COLUMNS))]
-            ars = [PlantedAR(*(int(v) if c in ("step", "id") else float(v) for c, v in zip(_AR_COLUMNS, row)))
-                   for row in zip(*(f["ar"][c][()] for c in _AR_COLUMNS))]
+            tcs = [PlantedTC(**record) for record in _records(f["tc"], _TC_COLUMNS)]
+            ars = [PlantedAR(**record) for record in _records(f["ar"], _AR_COLUMNS)]
+            ar_track_id = f["ar_track_id"][()].astype(np.int16) if "ar_track_id" in f else None
             return Truth(times=times, lat_deg=f["lat"][()], lon_deg=f["lon"][()], tcs=tcs, ars=ars,
-                         tc_mask=f["tc_mask"][()].astype(bool), ar_mask=f["ar_mask"][()].astype(bool))
+                         tc_mask=f["tc_mask"][()].astype(bool), ar_mask=f["ar_mask"][()].astype(bool),
+                         ar_track_id=ar_track_id)
     except KeyError as error:
         raise ValueError(f"{path}: not a climseg truth file (missing {error.args[0]})") from None
     except OSError as error:
         raise OSError(f"{path}: cannot read truth file ({error})") from None
+
+
+def _records(group, columns) -> list[dict]:
+    """Rows of a truth table; ``track_id`` (absent from files of older versions) defaults to -1."""
+    present = [c for c in columns if c in group or c != "track_id"]
+    values = [group[c][()] for c in present]
+    return [{c: int(v) if c in _INTEGER_COLUMNS else float(v) for c, v in zip(present, row)} for row in zip(*values)]
