@@ -53,6 +53,7 @@ rule all:
         labels=label_mask_files(),
         compare=rules.compare.output.json,
         animation=rules.animate.output.gif,
+        figures=rules.figures.output,
     default_target: True
 
 

@@ -226,3 +226,114 @@ def yearly_counts(series: dict, out_png, *, ylabel: str, title: str = "") -> Pat
     if title:
         ax.set_title(title)
     return _save(fig, out_png)
+
+
+# -- command line ------------------------------------------------------------------------------------
+
+SOURCES = ("heuristic", "network")
+FIGURE_NAMES = ("ar_frequency.png", "tc_track_density.png", "tc_tracks.png", "yearly_counts.png")
+YEARLY_QUANTITIES = ("tc_tracks", "ar_objects", "ace")
+
+
+def read_climatology(directory):
+    """What the figures need from a ``climseg climatology --out DIR`` (or ``--merge``) directory.
+
+    Returns
+    -------
+    dict with ``lat``, ``lon`` (degrees), ``ar_frequency`` (lat, lon) fraction of time steps, ``land`` (lat, lon)
+    0/1, ``box_lat``, ``box_lon``, ``tc_track_density`` (box_lat, box_lon) tracks, ``tracks`` (DataFrame of track
+    points), ``yearly`` (DataFrame of ``climatology_yearly.csv``).
+    """
+    import pandas as pd
+    import xarray as xr
+
+    from events.compare import read_track_points
+
+    directory = Path(directory)
+    path = directory / "climatology.nc"
+    try:
+        with xr.open_dataset(path) as ds:
+            out = {name: ds[name].values for name in ("lat", "lon", "ar_frequency", "land", "box_lat", "box_lon",
+                                                      "tc_track_density")}
+        out["yearly"] = pd.read_csv(directory / "climatology_yearly.csv")
+    except (OSError, KeyError, ValueError) as error:
+        raise OSError(f"{directory}: not a climatology directory ({str(error).splitlines()[0]})") from None
+    out["tracks"] = read_track_points(directory / "tracks.csv")
+    return out
+
+
+def side_by_side_table(yearly: dict):
+    """Yearly tables of several mask sets in one long table: ``year, quantity, <set 1>, <set 2>, ...``."""
+    import pandas as pd
+
+    long = []
+    for name, table in yearly.items():
+        melted = table.melt(id_vars="year", var_name="quantity", value_name=name)
+        long.append(melted.set_index(["year", "quantity"]))
+    return pd.concat(long, axis=1).reset_index()
+
+
+def figures(climatologies: dict, out_dir) -> list[Path]:
+    """The report's figures and side-by-side table of climatologies (dict name -> :func:`read_climatology`).
+
+    Writes ``ar_frequency.png`` and ``tc_track_density.png`` (maps side by side with the difference of the
+    last two), ``tc_tracks.png``, ``yearly_counts.png`` and ``climatology_side_by_side.csv`` into ``out_dir``.
+    """
+    from climseg.atomic import atomic_output
+
+    out_dir = Path(out_dir)
+    first = next(iter(climatologies.values()))
+    for name, clim in climatologies.items():
+        if clim["ar_frequency"].shape != first["ar_frequency"].shape:
+            raise ValueError(f"{name}: climatology grid {clim['ar_frequency'].shape} differs from "
+                             f"{first['ar_frequency'].shape}")
+    lat, lon, land = first["lat"], first["lon"], first["land"]
+    two = len(climatologies) == 2
+    written = [
+        map_panels({n: c["ar_frequency"] for n, c in climatologies.items()}, lat, lon, out_dir / "ar_frequency.png",
+                   land=land, label="AR frequency (fraction of time steps)", cmap="YlGnBu", difference=two,
+                   title="Atmospheric river frequency"),
+        map_panels({n: c["tc_track_density"].astype(float) for n, c in climatologies.items()}, first["box_lat"],
+                   first["box_lon"], out_dir / "tc_track_density.png", label="TC tracks through the box",
+                   cmap="magma_r", difference=two, title="Tropical cyclone track density"),
+        track_map({n: c["tracks"] for n, c in climatologies.items()}, lat, lon, out_dir / "tc_tracks.png", land=land,
+                  title="Tropical cyclone tracks"),
+    ]
+    series = {}
+    for quantity, label in (("tc_tracks", "TC tracks"), ("ar_objects", "AR objects")):
+        for name, clim in climatologies.items():
+            table = clim["yearly"]
+            if quantity in table.columns:
+                series[f"{name}: {label}"] = dict(zip(table["year"].astype(int), table[quantity]))
+    written.append(yearly_counts(series, out_dir / "yearly_counts.png", ylabel="events per year (by first time step)",
+                                 title="Events per year"))
+    table = side_by_side_table({n: c["yearly"] for n, c in climatologies.items()})
+    csv_path = out_dir / "climatology_side_by_side.csv"
+    with atomic_output(csv_path) as tmp:
+        table.to_csv(tmp, index=False)
+    return [*written, csv_path]
+
+
+def figures_parser(parser) -> None:
+    """Arguments of ``climseg figures``."""
+    parser.description = (
+        "The report's figures from the climatology directories (climseg climatology --out/--merge) of the heuristic "
+        "labels and of the network's masks: AR frequency and TC track density maps side by side with their "
+        "difference, TC track maps over coastlines (from the climatology's land mask), events per year; and "
+        "climatology_side_by_side.csv (year, quantity, heuristic, network).")
+    parser.add_argument("--heuristic", required=True, metavar="DIR", help="climatology of the heuristic labels")
+    parser.add_argument("--network", required=True, metavar="DIR", help="climatology of the network's masks")
+    parser.add_argument("--out", required=True, metavar="DIR", help="directory of the figures")
+
+
+def figures_command(args) -> None:
+    """Run ``climseg figures``."""
+    from climseg.cli import CommandError
+
+    try:
+        climatologies = {name: read_climatology(getattr(args, name)) for name in SOURCES}
+        written = figures(climatologies, args.out)
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error).splitlines()[0]) from None
+    for path in written:
+        print(f"wrote {path}")

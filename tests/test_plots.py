@@ -99,3 +99,53 @@ def test_yearly_counts(tmp_path):
     assert png_size(out) == (round(PANEL_INCHES[0] * DPI), round(PANEL_INCHES[1] * DPI))
     with pytest.raises(ValueError, match="no series"):
         yearly_counts({}, tmp_path / "n.png", ylabel="x")
+
+
+@pytest.fixture(scope="module")
+def climatologies(tmp_path_factory):
+    """Climatologies (climseg climatology) of a tracked synthetic day: truth masks, and the same without TCs."""
+    from climseg.cli import main
+    from climseg.contract import AR, TC
+    from climseg.synth import read_truth
+    from inference.masks import HEURISTIC, NETWORK, history_line, mask_file, read_source_coordinates
+
+    root = tmp_path_factory.mktemp("clim")
+    assert main(["synth", "--out", str(root / "raw"), "--days", "1", "--lat", "48", "--lon", "72",
+                 "--tracks"]) in (0, None)
+    (raw,) = sorted((root / "raw").glob("*.cam.h2.*-00000.nc"))
+    truth = read_truth(raw.with_name(raw.name[: -len(".nc")] + ".truth.h5"))
+    classes = np.where(truth.tc_mask, TC, np.where(truth.ar_mask, AR, 0)).astype(np.int8)
+    out = {}
+    for source, values in ((HEURISTIC, classes), (NETWORK, np.where(classes == TC, 0, classes))):
+        masks = root / source / (raw.name[: -len(".nc")] + (".labels.nc" if source == HEURISTIC else ".climseg.nc"))
+        with mask_file(masks, read_source_coordinates(raw), mask_source=source, source="test", title="test",
+                       history=history_line("test"), input_file=raw) as writer:
+            writer.write(0, values)
+        assert main(["climatology", str(masks.parent), "--out", str(root / f"clim_{source}"), "--no-progress",
+                     "--min-duration-hours", "9", "--max-speed-km-per-day", "5000"]) in (0, None)
+        out[source] = root / f"clim_{source}"
+    return out
+
+
+def test_figures_command_writes_every_figure_and_the_side_by_side_table(climatologies, tmp_path, capsys):
+    import pandas as pd
+
+    from climseg.cli import main
+    from events.plots import FIGURE_NAMES, read_climatology
+
+    heuristic = read_climatology(climatologies["heuristic"])
+    assert heuristic["tracks"]["track_id"].nunique() > 0           # the planted storms were tracked
+    assert main(["figures", "--heuristic", str(climatologies["heuristic"]), "--network",
+                 str(climatologies["network"]), "--out", str(tmp_path / "fig")]) == 0
+    for name in FIGURE_NAMES:
+        assert png_size(tmp_path / "fig" / name)[0] >= round(PANEL_INCHES[0] * DPI)
+    assert png_size(tmp_path / "fig" / "ar_frequency.png")[0] == round(3 * PANEL_INCHES[0] * DPI)
+    table = pd.read_csv(tmp_path / "fig" / "climatology_side_by_side.csv")
+    assert list(table.columns) == ["year", "quantity", "heuristic", "network"]
+    tracks = table[table.quantity == "tc_tracks"].iloc[0]
+    assert tracks.heuristic == heuristic["tracks"]["track_id"].nunique() and tracks.network == 0
+    ar = table[table.quantity == "ar_objects"].iloc[0]
+    assert ar.heuristic == ar.network > 0                          # same ARs in both sets
+    assert main(["figures", "--heuristic", str(tmp_path), "--network", str(climatologies["network"]),
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "not a climatology directory" in capsys.readouterr().err

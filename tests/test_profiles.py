@@ -162,8 +162,8 @@ def test_dry_run_succeeds_with_every_profile(profile, fake_cluster, tmp_path):
                        f"results={tmp_path / 'results'}", env=env)
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
-    for rule in ("synth", "label", "stats", "split", "stage", "train", "evaluate", "infer", "export", "compare",
-                 "animate"):
+    for rule in ("synth", "label", "stats", "split", "stage", "train", "evaluate", "infer", "export",
+                 "climatology_partial", "climatology", "figures", "compare", "animate"):
         assert f"rule {rule}:" in out
     assert not records("bsub") and not records("sbatch")  # a dry run submits nothing
 
