@@ -16,6 +16,7 @@ configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/infer_common.smk"
+include: "workflow/rules/report_common.smk"
 
 
 localrules:
@@ -31,6 +32,10 @@ include: "workflow/rules/stage.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/infer.smk"
+include: "workflow/rules/climatology.smk"
+
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:
@@ -45,6 +50,10 @@ rule all:
         split=rules.split.output,
         run=rules.train.output.run,
         masks=mask_files(),
+        labels=label_mask_files(),
+        compare=rules.compare.output.json,
+        animation=rules.animate.output.gif,
+        figures=rules.figures.output,
     default_target: True
 
 

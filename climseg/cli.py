@@ -37,6 +37,9 @@ COMMANDS = {
     "export": ("inference.cli", "heuristic labels of raw netCDF files as mask files in the format of climseg infer"),
     "track": ("events.cli", "TC tracks (TempestExtremes CSV) and AR objects followed in time, from mask files"),
     "climatology": ("events.cli", "TC and AR statistics of mask files (maps, yearly counts, landfall), per file or merged"),
+    "compare": ("events.compare", "score network masks and tracks against the heuristics': events matched, missed, false"),
+    "figures": ("events.plots", "the report's maps, track maps and yearly counts of the heuristic and network climatologies"),
+    "animate": ("events.animate", "GIF of IVT/TMQ with heuristic labels and network masks over consecutive time steps"),
 }
 
 

@@ -11,6 +11,9 @@ Pure functions on arrays, with thin command lines (``climseg track``, ``climseg 
 - :mod:`events.ar_tracks`: AR objects followed in time by overlap (as StitchBlobs), one id per AR.
 - :mod:`events.climatology`: statistics streamed over time as partial sums that merge exactly.
 - :mod:`events.landmask`: land-sea mask on the data grid (``global-land-mask`` or the input's LANDFRAC).
+- :mod:`events.compare`: heuristic vs network: TC tracks matched / missed / false, AR objects by footprint IoU
+  (``climseg compare``).
+- :mod:`events.plots`, :mod:`events.animate`: the report's figures and the GIF (``climseg animate``).
 
 Every file format is documented in the module that writes it and in ``docs/design.md`` ("Events and
 climatology").

@@ -141,8 +141,9 @@ def make_upstream(workdir, results):
     names = [f"demo.cam.h2.2106-01-0{day}-00000" for day in (1, 2, 3)]  # the demo's three days
     files = [*(f"raw/{n}.nc" for n in names), *(f"raw/{n}.truth.h5" for n in names)]
     dirs = [f"samples/{n}" for n in names]
-    later = [*(f"samples/{n}.label.yaml" for n in names), "stats.h5", "split/train.txt",
-             "split/validation.txt", "split/test.txt"]
+    later = [*(f"samples/{n}.label.yaml" for n in names), *(f"labels/{n}.labels.nc" for n in names),
+             *(f"labels/{n}.label.yaml" for n in names), "stats.h5", "split/train.txt", "split/validation.txt",
+             "split/test.txt"]
     clock = 1_700_000_000
     for i, rel in enumerate([*files, *dirs, *later]):
         path = workdir / results / rel
@@ -161,7 +162,8 @@ def test_dry_run_succeeds_with_every_profile(profile, fake_cluster, tmp_path):
                        f"results={tmp_path / 'results'}", env=env)
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
-    for rule in ("synth", "label", "stats", "split", "stage", "train", "evaluate", "infer"):
+    for rule in ("synth", "label", "stats", "split", "stage", "train", "evaluate", "infer", "export",
+                 "climatology_partial", "climatology", "figures", "compare", "animate"):
         assert f"rule {rule}:" in out
     assert not records("bsub") and not records("sbatch")  # a dry run submits nothing
 
@@ -377,17 +379,18 @@ def test_summit_labels_32_files_per_batch_job(fake_cluster, tmp_path):
             cwd=tmp_path, env=dict(env, FAKE_DO_NOT_RUN="1"), stdout=out, stderr=subprocess.STDOUT)
         try:  # the fake jobs never run: stop once both are submitted
             deadline = time.monotonic() + 120
-            while len(records("bsub")) < 2 and process.poll() is None and time.monotonic() < deadline:
+            while len(records("bsub")) < 4 and process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.2)
         finally:
             process.kill()
             process.wait(timeout=60)
     submissions = records("bsub")
-    assert len(submissions) == 2, output.read_text()
+    assert len(submissions) == 4, output.read_text()
     properties = [json.loads(re.search(r"^# properties = (.*)$", s["script"], re.M).group(1))
                   for s in submissions]
-    assert [p["groupid"] for p in properties] == ["label", "label"]
-    assert sorted(len(p["input"]) for p in properties) == [8, 32]  # one netCDF file per label job
+    assert sorted(p["groupid"] for p in properties) == ["export", "export", "label", "label"]
+    for group in ("label", "export"):  # one netCDF file per label (export) job, 32 jobs per batch job
+        assert sorted(len(p["input"]) for p in properties if p["groupid"] == group) == [8, 32]
     for submission in submissions:
         args = submission["args"]
         assert args[args.index("-nnodes") + 1] == "1"

@@ -21,7 +21,10 @@ from climseg.contract import CHANNELS, DATA_KEY, LABELS_KEY, STATS_KEYS, parse_s
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-STEPS = ("synth", "label", "stats", "split", "stage", "train", "evaluate", "infer")
+STEPS = ("synth", "label", "stats", "split", "stage", "train", "evaluate", "infer", "export", "climatology_partial",
+         "climatology", "figures", "compare", "animate")
+AFTER_MASKS = {"climatology_partial", "climatology", "figures", "compare", "animate"}
+"""Rules that read the network's masks: they rerun whenever infer does."""
 
 
 def snakemake(*args, cwd, timeout=120):
@@ -59,7 +62,8 @@ def test_lint_has_no_findings():
 def test_dry_run_of_the_demo_plans_every_step(tmp_path):
     jobs = planned_jobs(snakemake("--profile", str(REPO / "profiles" / "local"), "-n", cwd=tmp_path))
     assert jobs == {"all": 1, "synth": 1, "label": 3, "stats": 1, "split": 1, "stage": 1, "train": 1,
-                    "evaluate": 1, "infer": 3}
+                    "evaluate": 1, "infer": 3, "export": 3, "climatology_partial": 6, "climatology": 2, "figures": 1,
+                    "compare": 1, "animate": 1}
 
 
 def test_until_stage_stops_after_staging(tmp_path):
@@ -195,15 +199,53 @@ def test_end_to_end_every_output_exists_and_is_valid(demo_run):
 
     for step in STEPS:  # every rule left a log and a benchmark
         assert list((results / "logs").rglob(f"{step}*")), step
-        assert list((results / "benchmarks").rglob(f"{step}*.tsv")) or step in ("label", "infer")
+        assert list((results / "benchmarks").rglob(f"{step}*.tsv")) or step in ("label", "infer", "export",
+                                                                                "climatology_partial")
     assert list((results / "benchmarks" / "label").glob("*.tsv")) and list((results / "benchmarks" / "infer").glob("*.tsv"))
     assert f"the evaluation report is {(results / 'report' / 'evaluation.md').resolve()}" in result.stdout
+
+    labels = results / "labels" / f"{netcdf[0].stem}.labels.nc"
+    with xarray.open_dataset(labels) as heuristic, xarray.open_dataset(
+            results / "masks" / f"{netcdf[0].stem}.climseg.nc") as network:
+        assert heuristic.attrs["climseg_mask_source"] == "heuristic" and network.attrs["climseg_mask_source"] == "network"
+        assert heuristic["class"].shape == network["class"].shape == (8, 48, 72)
+    scores = json.loads((results / "events" / "compare.json").read_text())
+    assert scores["files"] == 1 and scores["masks"]["time_steps"] == 8
+    assert 0.0 <= scores["masks"]["ar_pixel_iou"] <= 1.0
+    from PIL import Image
+
+    with Image.open(results / "report" / "figures" / "animation.gif") as gif:
+        assert gif.n_frames == 4  # config/test.yaml: report.animation.max_frames
+    for source in ("heuristic", "network"):
+        with xarray.open_dataset(results / "events" / source / "climatology.nc") as climatology:
+            assert climatology["ar_frequency"].shape == (48, 72) and climatology.attrs["time_steps"] == 8
+        yearly = (results / "events" / source / "climatology_yearly.csv").read_text().splitlines()
+        assert yearly[0].startswith("year,") and yearly[1].startswith("2106,")
+    assert "tc_tracks" in scores and scores["tc_tracks"]["reference_tracks"] >= 0
+    for name in ("ar_frequency", "tc_track_density", "tc_tracks", "yearly_counts"):
+        with Image.open(results / "report" / "figures" / f"{name}.png") as png:
+            assert png.format == "PNG" and png.size[0] > 600
+    side_by_side = (results / "report" / "figures" / "climatology_side_by_side.csv").read_text().splitlines()
+    assert side_by_side[0] == "year,quantity,heuristic,network" and len(side_by_side) > 10
 
     (masks,) = (results / "masks").glob("*.climseg.nc")  # the network's masks of the raw file, CF netCDF
     assert masks.name == "demo.cam.h2.2106-01-01-00000.climseg.nc"
     with xarray.open_dataset(masks) as ds:
         assert ds["class"].shape == (8, 48, 72) and ds.attrs["climseg_mask_source"] == "network"
         assert str(run.resolve()) in ds.attrs["source"]
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_html_report_holds_the_figures_and_scores(demo_run):
+    workdir, results, _ = demo_run
+    result = snakemake("--profile", str(REPO / "profiles" / "local"), "--configfile", str(REPO / "config" / "test.yaml"),
+                       "--report", "report.html", cwd=workdir, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    html = (workdir / "report.html").read_text()
+    for name in ("animation.gif", "compare.csv", "Heuristic vs network", "ar_frequency.png", "tc_tracks.png",
+                 "yearly_counts.png", "climatology_side_by_side.csv", "track_table.csv"):
+        assert name in html, name
 
 
 @pytest.mark.slow
@@ -223,7 +265,7 @@ def test_editing_a_labelling_parameter_reruns_label_and_everything_after(demo_ru
     args = ["--profile", str(REPO / "profiles" / "local"), "--configfile", str(REPO / "config" / "test.yaml"),
             edited]
     jobs = planned_jobs(snakemake(*args, "-n", cwd=workdir))
-    assert set(jobs) == {"label", "stats", "split", "stage", "train", "evaluate", "infer", "all"}
+    assert set(jobs) == {"label", "stats", "split", "stage", "train", "evaluate", "infer", "export", "all"} | AFTER_MASKS
     changed = snakemake(*args, "--list-changes", "params", cwd=workdir)
     assert changed.returncode == 0
     listed = {line for line in changed.stdout.splitlines() if line.startswith("results/")}
@@ -238,7 +280,7 @@ def test_editing_a_training_parameter_reruns_only_train_evaluate_and_infer(demo_
     edited = write_config(tmp_path, "edit.yaml", {"train": {"parameters": {"learning_rate": 0.01}}})
     jobs = planned_jobs(snakemake("--profile", str(REPO / "profiles" / "local"), "-n",
                                   "--configfile", str(REPO / "config" / "test.yaml"), edited, cwd=workdir))
-    assert set(jobs) == {"train", "evaluate", "infer", "all"}
+    assert set(jobs) == {"train", "evaluate", "infer", "all"} | AFTER_MASKS
     changed = snakemake("--profile", str(REPO / "profiles" / "local"), "--list-changes", "params",
                         "--configfile", str(REPO / "config" / "test.yaml"), edited, cwd=workdir)
     listed = {line for line in changed.stdout.splitlines() if line.startswith("results/")}
@@ -246,7 +288,7 @@ def test_editing_a_training_parameter_reruns_only_train_evaluate_and_infer(demo_
     flags = write_config(tmp_path, "flags.yaml", {"train": {"seed": 3}})
     jobs = planned_jobs(snakemake("--profile", str(REPO / "profiles" / "local"), "-n",
                                   "--configfile", str(REPO / "config" / "test.yaml"), flags, cwd=workdir))
-    assert set(jobs) == {"train", "evaluate", "infer", "all"}
+    assert set(jobs) == {"train", "evaluate", "infer", "all"} | AFTER_MASKS
 
 
 @pytest.mark.slow
@@ -258,7 +300,7 @@ def test_changing_the_number_of_ranks_restages_and_retrains(demo_run, tmp_path):
     nodes = write_config(tmp_path, "nodes.yaml", {"train": {"nodes": 2}})
     args = ["--profile", str(REPO / "profiles" / "local"), "--configfile", str(REPO / "config" / "test.yaml"), nodes]
     jobs = planned_jobs(snakemake(*args, "-n", cwd=workdir))
-    assert set(jobs) == {"stage", "train", "evaluate", "infer", "all"}
+    assert set(jobs) == {"stage", "train", "evaluate", "infer", "all"} | AFTER_MASKS
     changed = snakemake(*args, "--list-changes", "params", cwd=workdir)
     listed = {line for line in changed.stdout.splitlines() if line.startswith("results/")}
     assert listed == {"results/test/staging/stage.json", "results/test/train/run", "results/test/train/train.yaml"}
@@ -270,7 +312,7 @@ def test_forcerun_label_reruns_what_follows(demo_run):
     workdir, _, _ = demo_run
     jobs = planned_jobs(snakemake("--profile", str(REPO / "profiles" / "local"), "-n", "--forcerun", "label",
                                   "--configfile", str(REPO / "config" / "test.yaml"), cwd=workdir))
-    assert set(jobs) == {"label", "stats", "split", "stage", "train", "evaluate", "infer", "all"}
+    assert set(jobs) == {"label", "stats", "split", "stage", "train", "evaluate", "infer", "all"} | AFTER_MASKS
 
 
 @pytest.mark.slow
@@ -326,7 +368,15 @@ def test_with_job_scoped_staging_rerunning_train_restages_in_the_same_job(tmp_pa
                 "samples/demo.cam.h2.2106-01-01-00000/", "samples/demo.cam.h2.2106-01-01-00000.label.yaml",
                 "stats.h5", "split/train.txt", "split/validation.txt", "split/test.txt",
                 "train/run/", "train/train.yaml", "report/evaluation.json", "report/evaluation.md",
-                "masks/demo.cam.h2.2106-01-01-00000.climseg.nc"]
+                "masks/demo.cam.h2.2106-01-01-00000.climseg.nc", "labels/demo.cam.h2.2106-01-01-00000.labels.nc",
+                "labels/demo.cam.h2.2106-01-01-00000.label.yaml",
+                *(f"events/{source}/partial/demo.cam.h2.2106-01-01-00000.nc" for source in ("heuristic", "network")),
+                *(f"events/{source}/{name}" for source in ("heuristic", "network") for name in (
+                    "climatology.nc", "climatology_yearly.csv", "climatology_monthly.csv", "tracks.csv",
+                    "track_table.csv", "ar_objects.csv")),
+                "events/compare.json", "events/compare.csv", "report/figures/animation.gif",
+                *(f"report/figures/{name}" for name in ("ar_frequency.png", "tc_track_density.png", "tc_tracks.png",
+                                                        "yearly_counts.png", "climatology_side_by_side.csv"))]
     for i, rel in enumerate(finished):  # oldest first, as a finished run leaves them
         path = results / rel
         if rel.endswith("/"):
@@ -339,7 +389,7 @@ def test_with_job_scoped_staging_rerunning_train_restages_in_the_same_job(tmp_pa
             f"results={results}"]
     assert planned_jobs(snakemake(*args, cwd=tmp_path)) == {}
     result = snakemake(*args, "--forcerun", "train", cwd=tmp_path)
-    assert set(planned_jobs(result)) == {"stage", "train", "evaluate", "infer", "all"}
+    assert set(planned_jobs(result)) == {"stage", "train", "evaluate", "infer", "all"} | AFTER_MASKS
     assert "staging/stage.json (nodelocal)" in result.stdout
 
 

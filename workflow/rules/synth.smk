@@ -12,6 +12,7 @@ rule synth:
         lon=config["synth"]["lon"],
         seed=config["synth"]["seed"],
         case=config["synth"]["case"],
+        tracks="--tracks" if config["synth"].get("tracks", False) else "",
     log:
         str(LOGS / "synth.log"),
     benchmark:
@@ -23,4 +24,4 @@ rule synth:
     shell:
         "{params.launcher} climseg synth --out {params.out} --days {params.days}"
         " --start-date {params.start_date} --lat {params.lat} --lon {params.lon}"
-        " --seed {params.seed} --case {params.case} > {log} 2>&1"
+        " --seed {params.seed} --case {params.case} {params.tracks} > {log} 2>&1"
