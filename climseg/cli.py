@@ -48,7 +48,8 @@ class CommandError(Exception):
 
 
 def _top_level_parser() -> argparse.ArgumentParser:
-    listing = "\n".join(f"  {name:<10}{help_}" for name, (_, help_) in COMMANDS.items())
+    width = max(map(len, COMMANDS)) + 2
+    listing = "\n".join(f"  {name:<{width}}{help_}" for name, (_, help_) in COMMANDS.items())
     return argparse.ArgumentParser(
         prog="climseg",
         description="Find extreme weather (tropical cyclones, atmospheric rivers) in climate simulations "

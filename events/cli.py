@@ -33,7 +33,6 @@ def _common(parser) -> None:
                              "32:50:230:245, western_europe 36:60:345:15, chile -45:-30:280:292; 'global' land is "
                              "always counted)")
     parser.add_argument("--box-deg", type=float, default=5.0, help="box size of the TC track and genesis densities")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _inputs_help() -> str:
@@ -143,7 +142,7 @@ def accumulate(files, settings, args, *, on_step=None, on_file_done=None):
     from events.reading import raw_file_of, read_steps
 
     accumulator = Accumulator(settings)
-    with tqdm(total=_count_steps(files), unit="step", desc="events", disable=args.no_progress,
+    with tqdm(total=_count_steps(files), unit="step", desc="events", disable=not args.progress,
               file=sys.stderr) as bar:
         for path in files:
             try:

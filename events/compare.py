@@ -488,7 +488,6 @@ def compare_parser(parser) -> None:
                         help="smallest footprint IoU of two AR objects that match")
     parser.add_argument("--calendar", default="noleap", help="calendar of the tracks' time columns (CAM5: noleap)")
     parser.add_argument("--out", required=True, metavar="OUT.json", help="the scores (OUT.csv is written beside it)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def compare_command(args) -> None:

@@ -174,4 +174,7 @@ def _required_args(parser):
             args += [action.option_strings[0], "1"]
         elif not action.option_strings and action.nargs in (None, "+"):
             args.append("1")
+    for group in parser._mutually_exclusive_groups:  # one of (--out | --partial) and the like
+        if group.required:
+            args += [group._group_actions[0].option_strings[0], "1"]
     return args
