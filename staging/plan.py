@@ -34,7 +34,6 @@ True
 True
 """
 
-import heapq
 import json
 import math
 import os
