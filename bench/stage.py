@@ -40,10 +40,9 @@ import time
 import zlib
 from pathlib import Path
 
-from crc32c import crc32c
-
 import h5py
 import numpy as np
+from crc32c import crc32c
 
 from climseg.contract import DATA_KEY, LABELS_KEY, sample_file_name
 from staging.plan import make_plan

@@ -395,16 +395,9 @@ class _Mover:
         buffer_bytes = reader.chunk_bytes if largest_read_bytes is None else min(reader.chunk_bytes,
                                                                                  largest_read_bytes + 1)
         self.buffers = BufferPool(READ_BUFFERS, buffer_bytes)
-        # files only this rank's node needs, written by this rank: copied by the main thread between its other
-        # duties, chunk by chunk, with no hand-over between threads; the reader thread reads the files that travel
-        remote = sorted(i for i, destinations in sends.items() if destinations != [self.me])
-        self.local_jobs = sorted((i for i, destinations in sends.items() if destinations == [self.me]), reverse=True)
-        self.local_reader = SourceReader(chunk_bytes=buffer_bytes, rank=self.me, read_log=reader.read_log)
-        self.local_copy = None  # (chunks, file, crc so far, size so far) of the local copy under way
-        self.reader, self.sources = reader, plan.sources
-        self.reading_done = not remote
-        if remote:
-            threading.Thread(target=_read_ahead, args=(reader, plan, remote, self.items, self.buffers),
+        self.reading_done = not sends
+        if sends:
+            threading.Thread(target=_read_ahead, args=(reader, plan, sorted(sends), self.items, self.buffers),
                              daemon=True).start()
         self.in_flight: deque = deque()  # (requests, buffer of the chunk, given back when they complete)
         self.small_sends: list = []
@@ -435,8 +428,7 @@ class _Mover:
                 busy = True
             if not self.reading_done and len(self.in_flight) < MAX_CHUNKS_IN_FLIGHT:
                 try:
-                    patience = self._patience()
-                    item = self.items.get(timeout=patience) if patience else self.items.get_nowait()
+                    item = self.items.get(timeout=self._patience())  # wakes as soon as the reader has one
                 except queue.Empty:
                     waited = True
                 else:
@@ -446,8 +438,6 @@ class _Mover:
             if message is not None:
                 self._receive(message, status)
                 busy = True
-            elif self._copy_local_chunk():
-                busy = True
             self._report_progress()
             if self._finished():
                 break
@@ -456,44 +446,18 @@ class _Mover:
         if self.me != 0:
             self.small_sends.append(self.comm.isend(self.counts["bytes_written"], dest=0, tag=TAG_DONE))
         MPI.Request.Waitall(self.small_sends)
-        self.reader.files_read += self.local_reader.files_read  # the reader thread has finished
-        self.reader.bytes_read += self.local_reader.bytes_read
         if self.bar is not None:
             self.bar.close()
         self.comm.Free()
         return self.counts
 
-    def _copy_local_chunk(self) -> bool:
-        """Read, checksum and write the next chunk of this rank's local-only files; False when none is left."""
-        if self.local_copy is None:
-            if not self.local_jobs:
-                return False
-            i = self.local_jobs.pop()
-            file = StagedFileWriter(self.node_dir, self.names[i], source=self.receives[i][1])
-            self.local_copy = (self.local_reader.chunks(self.sources[i]), file, 0, 0)
-        chunks, file, crc, size = self.local_copy
-        chunk = next(chunks, None)
-        if chunk is None:
-            self.local_copy = None
-            file.commit(size, crc)
-            self._file_written(size)
-        else:
-            crc = crc32c(chunk, crc)
-            file.write(chunk, crc=crc)
-            self.local_copy = (chunks, file, crc, size + len(chunk))
-        return True
-
     def _patience(self) -> float:
-        """Seconds to wait for the reader: none while there is a local copy to make, long when no message
-        can arrive, short otherwise."""
-        if self.local_copy is not None or self.local_jobs:
-            return 0
+        """Seconds to wait for the reader: long when no message can arrive, short otherwise."""
         waiting_for_messages = self.to_receive > 0 or (self.me == 0 and self.ranks_done < self.comm.size)
         return 0.001 if waiting_for_messages or self.in_flight else 0.1
 
     def _finished(self) -> bool:
-        own_work_done = (self.reading_done and not self.in_flight and self.to_receive == 0
-                         and self.local_copy is None and not self.local_jobs)
+        own_work_done = self.reading_done and not self.in_flight and self.to_receive == 0
         return own_work_done and (self.me != 0 or self.ranks_done == self.comm.size)
 
     def _forward(self, kind, *rest) -> None:
