@@ -81,7 +81,7 @@ def mask_grid(path) -> Grid:
 
 
 def raw_file_of(mask_path, raw_dir=None) -> Path | None:
-    """The raw input of a mask file: ``raw_dir/<input name>`` or its ``climseg_input_file`` attribute; None if absent."""
+    """The raw input of a mask file: ``raw_dir/<input name>`` or its ``climseg_input_file``; None if absent."""
     import netCDF4
 
     with netCDF4.Dataset(mask_path) as ds:

@@ -22,6 +22,11 @@ GRID = (192, 288)  # 0.94 x 1.25 degrees: a cell is about 105 x 135 km at 15 deg
 DAYS = 4
 
 
+def _nearest(tracks, truth):
+    """The track starting nearest to the planted one (degrees, longitude wrapped)."""
+    return min(tracks, key=lambda t: abs(t.lat[0] - truth.lat[0]) + abs((t.lon[0] - truth.lon[0] + 180) % 360 - 180))
+
+
 def write_truth_masks(raw_dir, out_dir):
     """Mask files (format of climseg export) holding the truth masks of generated data; TC wins over AR."""
     out_dir.mkdir()
@@ -55,7 +60,7 @@ def test_tracks_recover_the_planted_ones(run):
     assert len(found) == len(planted) == 13
     step = dt.timedelta(hours=3)
     for truth in planted:
-        track = min(found, key=lambda t: abs(t.lat[0] - truth.lat[0]) + abs((t.lon[0] - truth.lon[0] + 180) % 360 - 180))
+        track = _nearest(found, truth)
         assert abs(track.time.iloc[0] - truth.time.iloc[0]) <= step  # genesis within one step
         assert abs((track.time.iloc[-1] - track.time.iloc[0]) - (truth.time.iloc[-1] - truth.time.iloc[0])) <= step
         both = track.merge(truth, on="time", suffixes=("", "_truth"))
@@ -164,7 +169,7 @@ def test_heuristic_labels_give_the_planted_tracks(run, tmp_path):
     planted = read_tracks(root / "raw" / "demo.truth.tracks.csv")
     assert len(found) == len(planted)  # measured: all 13, genesis and end at the planted steps
     for truth in planted:
-        track = min(found, key=lambda t: abs(t.lat[0] - truth.lat[0]) + abs((t.lon[0] - truth.lon[0] + 180) % 360 - 180))
+        track = _nearest(found, truth)
         assert abs(track.time.iloc[0] - truth.time.iloc[0]) <= dt.timedelta(hours=3)
         assert abs(len(track) - len(truth)) <= 1
         both = track.merge(truth, on="time", suffixes=("", "_truth"))
