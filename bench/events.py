@@ -16,7 +16,9 @@ then measures in the same run, each after an untimed warm-up pass:
   once per run (shown per step of this short run: it shrinks with longer ones);
 - **events**: the two together.
 
-Last line: events / read-masks time steps per second (and the per-step part alone).
+Also the TC tracker alone on 200 steps of 20 and of 200 moving storms: 10x the candidates cost about 10x the
+time (a k-d tree per step, no all-pairs distances). Last line: events / read-masks time steps per second (and
+the per-step part alone).
 """
 
 import argparse
@@ -93,6 +95,27 @@ def finish(accumulator, out: Path) -> tuple[int, int, int]:
     return len(partial.times), len(partial.candidates), len(result.ar_objects())
 
 
+def tracker_seconds(steps: int, per_step: int, seed: int = 0) -> float:
+    """Seconds the TC tracker takes for ``steps`` time steps of ``per_step`` storms moving 50 km per step."""
+    import pandas as pd
+
+    from events.tracks import Tracker
+
+    rng = np.random.default_rng(seed)
+    lat = rng.uniform(-60.0, 60.0, per_step)
+    lon = rng.uniform(0.0, 360.0, per_step)
+    frames = []
+    for _ in range(steps):
+        lon = (lon + 50.0 / (111.2 * np.cos(np.deg2rad(lat)))) % 360.0
+        frames.append(pd.DataFrame({"lat": lat.copy(), "lon": lon.copy(), "psl": 99000.0, "wind": 30.0}))
+    tracker = Tracker()
+    start = time.perf_counter()
+    for k, frame in enumerate(frames):
+        tracker.add(dt.datetime(2000, 1, 1) + dt.timedelta(hours=3 * k), frame)
+    tracker.finish()
+    return time.perf_counter() - start
+
+
 def timed(function, *args):
     function(*args)  # warm-up: file cache, imports, the land mask
     start = time.perf_counter()
@@ -125,6 +148,9 @@ def main(argv=None) -> int:
                           ("events: objects+tracks+climatology", events_s)):
         print(f"{name:<40}{seconds / steps:>14.3f}{steps / seconds:>10.2f}")
     print(f"{candidates} TC objects, {objects} AR objects in {n} steps; merge + write {finish_s:.2f} s once per run")
+    small, large = tracker_seconds(200, 20), tracker_seconds(200, 200)
+    print(f"TC tracker, 200 steps: 20 storms a step {small:.2f} s, 200 storms a step {large:.2f} s "
+          f"(x{large / small:.1f} for x10 candidates: linear)")
     print(f"ratio: {masks_s / events_s:.2f} (events / read-masks time steps per second; per-step part alone "
           f"{masks_s / stream_s:.2f}; against reading masks + raw fields {raw_s / events_s:.2f})")
     return 0
