@@ -46,8 +46,8 @@ class Grid:
         return cls(lat, lon, lat_order, lon_order, np.ascontiguousarray(cell_area_km2(lat, lon)), is_periodic(lon))
 
     def canonical(self, field: np.ndarray) -> np.ndarray:
-        """``field`` (..., lat, lon) in the file's order -> canonical order."""
-        return field[..., self.lat_order, :][..., self.lon_order]
+        """``field`` (..., lat, lon) in the file's order -> canonical order (C-contiguous)."""
+        return np.ascontiguousarray(field[..., self.lat_order, :][..., self.lon_order])
 
     def same_as(self, other: "Grid") -> bool:
         return (self.lat_deg.shape == other.lat_deg.shape and self.lon_deg.shape == other.lon_deg.shape
