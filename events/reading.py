@@ -10,7 +10,6 @@ memory at a time.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from pathlib import Path
 from typing import Iterator
 
@@ -58,18 +57,15 @@ class Grid:
 class Step:
     """One time step of a mask file."""
 
-    time: dt.datetime
-    """Time stamp (calendar-naive: year, month, day, hour as in the file)."""
+    time: object
+    """Time stamp, a ``cftime`` datetime in the file's calendar (``noleap`` for CAM5: 28 February + 3 h is
+    1 March, in every year); ``year``, ``month``, ``day``, ``hour``, ``isoformat()``, differences as timedelta."""
     index: int
     """Index on the file's time axis."""
     classes: np.ndarray
     """int8 (lat, lon), canonical order: 0 background, 1 TC, 2 AR."""
     fields: dict
     """Raw variables (lat, lon) float32, canonical order, NaN where missing; empty without a raw file."""
-
-
-def _naive(times) -> list[dt.datetime]:
-    return [dt.datetime(t.year, t.month, t.day, t.hour, t.minute, t.second) for t in times]
 
 
 def mask_grid(path) -> Grid:
@@ -113,7 +109,7 @@ def read_steps(path, *, raw_path=None, fields=RAW_FIELDS) -> Iterator[tuple[Grid
         if "class" not in masks.variables:
             raise ValueError(f"{path}: not a mask file (no variable 'class')")
         grid = Grid.from_coordinates(masks["lat"].values, masks["lon"].values)
-        times = _naive(masks["time"].values)
+        times = list(masks["time"].values)  # cftime objects: differences follow the file's calendar
         raw = xr.open_dataset(raw_path, decode_times=times_coder) if raw_path is not None else None
         try:
             present = []

@@ -104,3 +104,15 @@ def test_table_category_ace_distance():
     assert np.isnan(accumulated_cyclone_energy(times, np.full(17, np.nan)))
     assert [saffir_simpson(w) for w in (10, 18, 33, 43, 50, 58, 70, np.nan)] == \
         ["TD", "TS", "1", "2", "3", "4", "5", ""]
+
+
+def test_a_track_over_28_february_of_a_noleap_calendar_stays_one_track():
+    import cftime
+
+    start = cftime.DatetimeNoLeap(2000, 2, 27)  # 2000 is a leap year of the real calendar, not of CAM5's
+    steps = [(start + k * STEP, _step([(15.0, 300.0 - 0.3 * k, 98000.0, 30.0)])) for k in range(24)]
+    tracks = link_tracks(steps, TrackConfig(max_gap_steps=0))
+    assert len(tracks) == 1 and len(tracks[0]) == 24
+    assert str(tracks[0].time.iloc[-1]) == "2000-03-01 21:00:00"
+    table = track_table(tracks)
+    assert table.lifetime_hours[0] == 69.0 and table.end_time[0] == "2000-03-01T21:00:00"
