@@ -18,8 +18,8 @@ import numpy as np
 from labeling.grid import cell_area_km2, is_periodic
 from labeling.reading import canonical_grid
 
-RAW_FIELDS = ("PSL", "UBOT", "VBOT", "TMQ", "U850", "V850")
-"""Raw variables the object properties use (any missing one leaves its properties NaN)."""
+RAW_FIELDS = ("PSL", "UBOT", "VBOT", "TMQ", "U850", "V850", "LANDFRAC")
+"""Raw variables the object properties (and the land mask) use; any missing one leaves its properties NaN."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -182,3 +182,35 @@ def test_heuristic_labels_give_the_planted_tracks(run, tmp_path):
     objects = pd.read_csv(tmp_path / "tracks" / "ar_objects.csv")
     assert len(objects) == 3 and objects[["landfall_us_west_coast", "landfall_western_europe",
                                           "landfall_chile"]].sum().tolist() == [1, 1, 1]
+
+
+def test_the_input_landfrac_is_the_land_mask(tmp_path):
+    """A raw file with LANDFRAC: land where it is >= 0.5, whatever the real coastline; landfall follows it."""
+    from events.climatology import Accumulator
+    from events.reading import read_steps
+
+    lat = np.linspace(-90.0, 90.0, 19)  # 10 degrees
+    lon = np.arange(36) * 10.0
+    time = xr.DataArray(np.arange(2) / 8.0, dims="time", attrs={"units": "days since 2001-01-01",
+                                                                 "calendar": "noleap"})
+    landfrac = np.zeros((2, 19, 36), np.float32)
+    landfrac[:, 13, 24] = 0.7  # one "island" at 40 N, 240 E: inside the US West Coast box
+    raw = xr.Dataset({"LANDFRAC": (("time", "lat", "lon"), landfrac)},
+                     coords={"time": time, "lat": ("lat", lat, {"units": "degrees_north"}),
+                             "lon": ("lon", lon, {"units": "degrees_east"})})
+    raw.to_netcdf(tmp_path / "raw.nc")
+    classes = np.zeros((2, 19, 36), np.int8)
+    classes[:, 12:15, 22:26] = 2  # an AR over the island at both steps
+    with mask_file(tmp_path / "m.labels.nc", read_source_coordinates(tmp_path / "raw.nc"), mask_source=HEURISTIC,
+                   source="test", history="", title="t", input_file=tmp_path / "raw.nc") as masks:
+        masks.write(0, classes)
+    accumulator = Accumulator()
+    for grid, step in read_steps(tmp_path / "m.labels.nc", raw_path=tmp_path / "raw.nc"):
+        accumulator.add(grid, step, source="m.labels.nc")
+    result = merge([accumulator.partial()])
+    assert result.partial.land.sum() == 1 and result.partial.land[13, 24]
+    assert result.partial.land_source.startswith("LANDFRAC of")
+    objects = result.ar_objects()
+    assert len(objects) == 1 and objects.landfall_us_west_coast[0] == 1 and objects.landfall_chile[0] == 0
+    yearly, _ = result.tables()
+    assert yearly.ar_days_us_west_coast[0] == 1 and yearly.ar_landfalls_global[0] == 1
