@@ -116,3 +116,14 @@ def test_a_track_over_28_february_of_a_noleap_calendar_stays_one_track():
     assert str(tracks[0].time.iloc[-1]) == "2000-03-01 21:00:00"
     table = track_table(tracks)
     assert table.lifetime_hours[0] == 69.0 and table.end_time[0] == "2000-03-01T21:00:00"
+
+
+def test_merge_continues_the_nearer_track_and_ends_the_other():
+    steps = [(T0 + k * STEP, _step([(20.0, 100.0 + 0.5 * k, 99000.0, 25.0), (20.0, 104.0 - 0.5 * k, 99000, 25.0)]))
+             for k in range(4)]  # two storms approaching: 101.5 and 102.5 at step 3
+    steps.append((T0 + 4 * STEP, _step([(20.0, 101.9, 99000.0, 25.0)])))  # one storm: 0.4 and 0.6 degrees away
+    steps.append((T0 + 5 * STEP, _step([(20.0, 102.0, 99000.0, 25.0)])))
+    tracks = link_tracks(steps, TrackConfig(min_duration_hours=0, max_gap_steps=0))
+    assert sorted(len(t) for t in tracks) == [4, 6]
+    merged = max(tracks, key=len)
+    assert merged.lon.iloc[0] == 100.0  # the western storm was nearer: its track goes on
