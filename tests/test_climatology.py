@@ -214,3 +214,24 @@ def test_the_input_landfrac_is_the_land_mask(tmp_path):
     assert len(objects) == 1 and objects.landfall_us_west_coast[0] == 1 and objects.landfall_chile[0] == 0
     yearly, _ = result.tables()
     assert yearly.ar_days_us_west_coast[0] == 1 and yearly.ar_landfalls_global[0] == 1
+
+
+def test_tc_landfall_equals_the_truth(run):
+    """A planted TC makes landfall when its truth mask (cells within its gale radius) covers land."""
+    from climseg.sphere import great_circle_km
+
+    root, _, truths = run
+    lat, lon = truths[0].lat_deg, truths[0].lon_deg
+    regions = region_land_masks(land_mask(lat, lon), lat, lon, DEFAULT_REGIONS)
+    landfalls = {name: set() for name in regions}
+    for truth in truths:
+        for tc in truth.tcs:
+            disc = great_circle_km(lat[:, None], lon[None, :], tc.lat_deg, tc.lon_deg) <= tc.radius_km
+            footprint = disc & truth.tc_mask[tc.step]
+            for name, land in regions.items():
+                if (footprint & land).any():
+                    landfalls[name].add(tc.track_id)
+    yearly = pd.read_csv(root / "climatology" / "climatology_yearly.csv")
+    assert len(landfalls["global"]) == 3  # measured with seed 1: 3 of the 13 planted storms reach land
+    for name in regions:
+        assert yearly[f"tc_landfalls_{name}"][0] == len(landfalls[name]), name
