@@ -158,6 +158,12 @@ def test_errors_are_one_line(run, tmp_path, capsys):
     assert "not a climseg climatology partial sums file" in capsys.readouterr().err
     assert main(["track", str(masks[0]), "--out", str(tmp_path), "--region", "bad:1:2"]) == 2
     assert "NAME:LAT_MIN:LAT_MAX:LON_MIN:LON_MAX" in capsys.readouterr().err
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "a.climseg.nc").write_bytes(b"")
+    (mixed / "a.labels.nc").write_bytes(b"")
+    assert main(["track", str(mixed), "--out", str(tmp_path)]) == 2
+    assert "both network (*.climseg.nc) and heuristic (*.labels.nc)" in capsys.readouterr().err
 
 
 def test_heuristic_labels_give_the_planted_tracks(run, tmp_path):
