@@ -143,8 +143,8 @@ def accumulate(files, settings, args, *, on_step=None, on_file_done=None):
     from events.reading import raw_file_of, read_steps
 
     accumulator = Accumulator(settings)
-    with tqdm(total=_count_steps(files), unit="step", desc="events", disable=args.no_progress,
-              file=sys.stderr) as bar:
+    quiet = args.no_progress or not getattr(args, "progress", True)  # -q of the common options sets progress
+    with tqdm(total=_count_steps(files), unit="step", desc="events", disable=quiet, file=sys.stderr) as bar:
         for path in files:
             try:
                 raw = None if args.no_raw else raw_file_of(path, args.raw_dir)
