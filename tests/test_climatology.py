@@ -241,3 +241,8 @@ def test_tc_landfall_equals_the_truth(run):
     assert len(landfalls["global"]) == 3  # measured with seed 1: 3 of the 13 planted storms reach land
     for name in regions:
         assert yearly[f"tc_landfalls_{name}"][0] == len(landfalls[name]), name
+
+
+def test_climatology_needs_out_or_partial(tmp_path, capsys):
+    assert main(["climatology", str(tmp_path)]) == 2
+    assert "one of --out DIR (the statistics) or --partial FILE.nc" in capsys.readouterr().err
