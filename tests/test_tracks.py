@@ -127,3 +127,11 @@ def test_merge_continues_the_nearer_track_and_ends_the_other():
     assert sorted(len(t) for t in tracks) == [4, 6]
     merged = max(tracks, key=len)
     assert merged.lon.iloc[0] == 100.0  # the western storm was nearer: its track goes on
+
+
+def test_minimum_wind_drops_weak_tracks_but_not_those_of_unknown_wind():
+    weak = [(T0 + k * STEP, _step([(15.0, 300.0 - 0.3 * k, 100500.0, 15.0)])) for k in range(17)]
+    unknown = [(T0 + k * STEP, _step([(15.0, 300.0 - 0.3 * k, np.nan, np.nan)])) for k in range(17)]
+    assert link_tracks(weak, TrackConfig(min_wind_ms=17.0)) == []
+    assert len(link_tracks(weak, TrackConfig())) == 1
+    assert len(link_tracks(unknown, TrackConfig(min_wind_ms=17.0))) == 1
