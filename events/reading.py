@@ -126,14 +126,3 @@ def read_steps(path, *, raw_path=None, fields=RAW_FIELDS) -> Iterator[tuple[Grid
         finally:
             if raw is not None:
                 raw.close()
-
-
-def read_files(paths, *, raw_dir=None, use_raw=True, fields=RAW_FIELDS) -> Iterator[tuple[Path, Grid, Step]]:
-    """Yield ``(mask_path, grid, step)`` over several mask files in the order given (sort them by time).
-
-    With ``use_raw``, each file's raw input (:func:`raw_file_of`) is read beside it when it exists.
-    """
-    for path in paths:
-        raw_path = raw_file_of(path, raw_dir) if use_raw else None
-        for grid, step in read_steps(path, raw_path=raw_path, fields=fields):
-            yield Path(path), grid, step
