@@ -11,12 +11,14 @@ then measures in the same run, each after an untimed warm-up pass:
 - **read masks + raw**: the same with the six raw fields the object properties use (PSL, UBOT, VBOT, TMQ,
   U850, V850);
 - **stream**: ``events.climatology.Accumulator.add`` per step on masks + raw (TC and AR objects with their
-  properties, land flags, AR overlap tracking, counts);
+  properties, land flags, AR overlap tracking, counts), and on the masks alone (``--no-raw``);
 - **merge + write**: ``merge`` (the TC tracker over all candidates) and ``write_climatology`` (netCDF + CSV),
   once per run (shown per step of this short run: it shrinks with longer ones);
 - **events**: the two together.
 
-Last line: events / read-masks time steps per second (and the per-step part alone).
+Also the TC tracker alone on 200 steps of 20 and of 200 moving storms: 10x the candidates cost about 10x the
+time (a k-d tree per step, no all-pairs distances). Last line: events / read-masks time steps per second (and
+the per-step part alone).
 """
 
 import argparse
@@ -93,10 +95,36 @@ def finish(accumulator, out: Path) -> tuple[int, int, int]:
     return len(partial.times), len(partial.candidates), len(result.ar_objects())
 
 
+def tracker_seconds(steps: int, per_step: int, seed: int = 0) -> float:
+    """CPU seconds the TC tracker takes for ``steps`` time steps of ``per_step`` storms moving 50 km per step."""
+    import pandas as pd
+
+    from events.tracks import Tracker
+
+    rng = np.random.default_rng(seed)
+    lat = rng.uniform(-60.0, 60.0, per_step)
+    lon = rng.uniform(0.0, 360.0, per_step)
+    frames = []
+    for _ in range(steps):
+        lon = (lon + 50.0 / (111.2 * np.cos(np.deg2rad(lat)))) % 360.0
+        frames.append(pd.DataFrame({"lat": lat.copy(), "lon": lon.copy(), "psl": 99000.0, "wind": 30.0}))
+    tracker = Tracker()
+    start = time.process_time()
+    for k, frame in enumerate(frames):
+        tracker.add(dt.datetime(2000, 1, 1) + dt.timedelta(hours=3 * k), frame)
+    tracker.finish()
+    return time.process_time() - start
+
+
+CPU_SECONDS = {}
+
+
 def timed(function, *args):
+    """Wall seconds and value of ``function(*args)`` after a warm-up; its CPU seconds go to ``CPU_SECONDS``."""
     function(*args)  # warm-up: file cache, imports, the land mask
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     value = function(*args)
+    CPU_SECONDS[function.__name__, args[1] is None if len(args) > 1 else False] = time.process_time() - cpu
     return time.perf_counter() - start, value
 
 
@@ -114,19 +142,31 @@ def main(argv=None) -> int:
         raw, mask = make_masks(tmp, size=(args.lat, args.lon), steps=steps)
         print(f"grid {args.lat} x {args.lon}, {steps} time steps (input made in {time.perf_counter() - start:.0f} s)")
         masks_s, _ = timed(read_only, mask, None)
+        masks_cpu = CPU_SECONDS["read_only", True]
         raw_s, _ = timed(read_only, mask, raw)
+        raw_cpu = CPU_SECONDS["read_only", False]
+        bare_s, _ = timed(stream, mask, None)
+        bare_cpu = CPU_SECONDS["stream", True]
         stream_s, accumulator = timed(stream, mask, raw)
+        stream_cpu = CPU_SECONDS["stream", False]
         finish_s, (n, candidates, objects) = timed(finish, accumulator, tmp / "out")
-    events_s = stream_s + finish_s
-    print(f"{'':<40}{'seconds/step':>14}{'steps/s':>10}")
-    for name, seconds in (("read masks (baseline)", masks_s), ("read masks + raw fields", raw_s),
-                          ("stream: objects, AR tracking, counts", stream_s),
-                          ("merge (tracker) + write, per step", finish_s),
-                          ("events: objects+tracks+climatology", events_s)):
-        print(f"{name:<40}{seconds / steps:>14.3f}{steps / seconds:>10.2f}")
+        finish_cpu = CPU_SECONDS["finish", False]
+    events_s, events_cpu = stream_s + finish_s, stream_cpu + finish_cpu
+    print(f"{'':<40}{'seconds/step':>14}{'CPU s/step':>12}{'steps/s':>10}")
+    for name, seconds, cpu in (("read masks (baseline)", masks_s, masks_cpu),
+                               ("read masks + raw fields", raw_s, raw_cpu),
+                               ("stream without raw fields (--no-raw)", bare_s, bare_cpu),
+                               ("stream: objects, AR tracking, counts", stream_s, stream_cpu),
+                               ("merge (tracker) + write, per step", finish_s, finish_cpu),
+                               ("events: objects+tracks+climatology", events_s, events_cpu)):
+        print(f"{name:<40}{seconds / steps:>14.3f}{cpu / steps:>12.3f}{steps / seconds:>10.2f}")
     print(f"{candidates} TC objects, {objects} AR objects in {n} steps; merge + write {finish_s:.2f} s once per run")
+    small, large = tracker_seconds(200, 20), tracker_seconds(200, 200)
+    print(f"TC tracker, 200 steps: 20 storms a step {small:.2f} CPU s, 200 storms a step {large:.2f} CPU s "
+          f"(x{large / small:.1f} for x10 candidates; at most linear)")
     print(f"ratio: {masks_s / events_s:.2f} (events / read-masks time steps per second; per-step part alone "
-          f"{masks_s / stream_s:.2f}; against reading masks + raw fields {raw_s / events_s:.2f})")
+          f"{masks_s / stream_s:.2f}, without raw fields {masks_s / bare_s:.2f}; against reading masks + raw fields "
+          f"{raw_s / events_s:.2f}; in CPU time {masks_cpu / events_cpu:.2f} and {raw_cpu / events_cpu:.2f})")
     return 0
 
 

@@ -22,8 +22,8 @@ AR object table ``ar_objects.csv`` (:func:`ar_object_table`, one row per AR)
 ``area_max_km2``, ``area_mean_km2``, ``length_max_km``, ``lat_start``, ``lon_start`` (centroid at the first step),
 ``ivt_mean_kg_m_s`` (mean over its steps of the area-mean IVT proxy), ``ivt_max_kg_m_s``, ``transport_mean_kg_s``
 (mean over its steps of the vapour it carries, mean IVT times mean width, kg s-1), ``water_max_kg`` (most
-precipitable water it held), then ``landfall_<region>`` (1 when it covered land of the region at some step, else 0) for ``global`` and
-each region. IVT and water are NaN without the raw file.
+precipitable water it held), then ``landfall_<region>`` (1 when it covered land of the region at some step,
+else 0) for ``global`` and each region. IVT and water are NaN without the raw file.
 """
 
 from __future__ import annotations

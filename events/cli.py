@@ -65,8 +65,8 @@ def climatology_parser(parser) -> None:
         "per file or year with --partial, then one --merge: the result is the same as one pass (tracks and ARs "
         "crossing a file boundary are joined).")
     parser.add_argument("masks", nargs="*", help=_inputs_help() + "; with --merge: partial sums files")
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--out", help="output directory of the statistics")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--out", help="output directory of the statistics (this or --partial is required)")
     group.add_argument("--partial", metavar="FILE.nc", help="write the partial sums of these masks to FILE.nc")
     parser.add_argument("--merge", action="store_true",
                         help="the inputs are partial sums files (of --partial): merge them and write --out")
@@ -214,6 +214,8 @@ def climatology_command(args) -> int:
     from inference.masks import history_line
 
     history = history_line("climseg climatology " + " ".join(sys.argv[2:]))
+    if not args.out and not args.partial:
+        raise CommandError("one of --out DIR (the statistics) or --partial FILE.nc (partial sums) is required")
     if args.merge:
         if args.partial or not args.masks:
             raise CommandError("--merge needs partial sums files as inputs and --out")

@@ -42,14 +42,14 @@ netCDF-4: dims ``lat``, ``lon`` (canonical), ``step``, ``candidate``, ``ar_recor
 ``psl``, ``wind``, ``area_km2``, ``land_<region>``); ``ar_<column>`` (ar_record) for the AR records
 (``object_id`` file-local, ``time``, ``area_km2``, ``lat``, ``lon``, ``length_km``, ``width_km``,
 ``ivt_mean_kg_m_s``, ``ivt_max_kg_m_s``, ``transport_kg_s``, ``water_kg``, ``land_<region>``); global
-attributes ``climseg_partial_version = 1``, ``settings`` (JSON), ``land_source``, ``sources`` (the mask files).
+attributes ``climseg_partial_version = 1``, ``settings`` (JSON), ``land_source``, ``sources`` (the mask files), ``calendar`` (of the time stamps).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -274,17 +274,17 @@ class Climatology:
                 r[f"tc_landfalls_{n}"] += int(track.get(f"land_{n}", pd.Series([0])).max() > 0)
         objects = self.ar_objects()
         for obj in objects.itertuples():
-            start = dt.datetime.fromisoformat(obj.start_time)
-            r = row((start.year, start.month))
+            year, month = _date_of(obj.start_time)[:2]
+            r = row((year, month))
             r["ar_objects"] += 1
             for n in names:
                 r[f"ar_landfalls_{n}"] += int(getattr(obj, f"landfall_{n}"))
         records = self.ar_records
         for n in names:
             if len(records):
-                days = {t.date() for t in records.loc[records[f"land_{n}"] > 0, "time"]}
-                for day in days:
-                    row((day.year, day.month))[f"ar_days_{n}"] += 1
+                days = {(t.year, t.month, t.day) for t in records.loc[records[f"land_{n}"] > 0, "time"]}
+                for year, month, _ in days:
+                    row((year, month))[f"ar_days_{n}"] += 1
         monthly = pd.DataFrame([{"year": y, "month": m, **v} for (y, m), v in sorted(rows.items())])
         yearly = monthly.drop(columns="month").groupby("year", as_index=False).sum()
         return yearly, monthly
@@ -353,12 +353,25 @@ def _areas(lat_deg, lon_deg):
     return cell_area_km2(lat_deg, lon_deg)
 
 
+def _calendar(times) -> str:
+    """The calendar of cftime datetimes ("standard" for Python datetimes)."""
+    return getattr(times[0], "calendar", "") or "standard" if len(times) else "standard"
+
+
 def _iso(times) -> np.ndarray:
     return np.array([t.isoformat() for t in times], dtype=object)
 
 
-def _from_iso(values) -> list:
-    return [dt.datetime.fromisoformat(str(v)) for v in values]
+def _date_of(text: str) -> tuple[int, ...]:
+    """Year, month, day[, hour, minute, second] of an ISO time stamp of any calendar (30 February included)."""
+    return tuple(int(v) for v in re.findall(r"-?\d+", str(text).replace("T", " ").replace("-", " ")))
+
+
+def _from_iso(values, calendar: str) -> list:
+    """cftime datetimes of ISO strings in ``calendar``."""
+    import cftime
+
+    return [cftime.datetime(*_date_of(v), calendar=calendar) for v in values]
 
 
 def write_partial(path, partial: Partial) -> None:
@@ -369,6 +382,7 @@ def write_partial(path, partial: Partial) -> None:
 
     with atomic_output(path, suffix=".nc.tmp") as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
         ds.setncatts({"title": "climseg climatology partial sums", "climseg_partial_version": PARTIAL_VERSION,
+                      "calendar": _calendar(partial.times),
                       "settings": partial.settings.to_json(), "land_source": partial.land_source,
                       "sources": json.dumps([str(s) for s in partial.sources])})
         for name, values in (("lat", partial.lat_deg), ("lon", partial.lon_deg)):
@@ -411,6 +425,7 @@ def read_partial(path) -> Partial:
             raise ValueError(f"{path}: not a climseg climatology partial sums file (version "
                              f"{PARTIAL_VERSION})")
         settings = ClimatologySettings.from_json(ds.settings)
+        calendar = ds.calendar
         frames = {}
         for prefix, dim in (("candidate", "candidate"), ("ar", "ar_record")):
             columns = {}
@@ -418,9 +433,9 @@ def read_partial(path) -> Partial:
                 if name.startswith(prefix + "_") and variable.dimensions == (dim,):
                     values = variable[:]
                     column = name[len(prefix) + 1:]
-                    columns[column] = _from_iso(values) if column == "time" else np.asarray(values)
+                    columns[column] = _from_iso(values, calendar) if column == "time" else np.asarray(values)
             frames[prefix] = pd.DataFrame(columns)
-        return Partial(np.asarray(ds["lat"][:]), np.asarray(ds["lon"][:]), _from_iso(ds["step_time"][:]),
+        return Partial(np.asarray(ds["lat"][:]), np.asarray(ds["lon"][:]), _from_iso(ds["step_time"][:], calendar),
                        np.asarray(ds["ar_steps"][:]), np.asarray(ds["tc_steps"][:]),
                        np.asarray(ds["land"][:]).astype(bool), frames["candidate"], frames["ar"],
                        np.asarray(ds["first_ids"][:]), np.asarray(ds["last_ids"][:]), settings, ds.land_source,

@@ -139,23 +139,28 @@ class Tracker:
         records = candidates.to_dict("records")
         taken = np.zeros(len(records), bool)
         if records and self._open:
-            tree = cKDTree(_unit(candidates["lat"].to_numpy(float), candidates["lon"].to_numpy(float)))
-            pairs = []
-            for k, track in enumerate(self._open):
-                hours = (time - track.last_time).total_seconds() / 3600.0
-                reach_km = self.config.max_speed_km_per_day * hours / 24.0
-                for c in tree.query_ball_point(_unit(track.lat, track.lon), _chord(reach_km) * (1 + 1e-9)):
-                    distance = float(great_circle_km(track.lat, track.lon, records[c]["lat"], records[c]["lon"]))
-                    if distance <= reach_km:
-                        pairs.append((distance, k, c))
+            lat = candidates["lat"].to_numpy(float)
+            lon = candidates["lon"].to_numpy(float)
+            track_lat = np.array([track.lat for track in self._open])
+            track_lon = np.array([track.lon for track in self._open])
+            hours = np.array([(time - track.last_time).total_seconds() / 3600.0 for track in self._open])
+            reach_km = self.config.max_speed_km_per_day * hours / 24.0
+            tree = cKDTree(_unit(lat, lon))
+            near = tree.query_ball_point(_unit(track_lat, track_lon), [_chord(r) * (1 + 1e-9) for r in reach_km])
+            k = np.repeat(np.arange(len(self._open)), [len(n) for n in near])
+            c = np.concatenate([np.asarray(n, dtype=np.int64) for n in near]) if k.size else np.zeros(0, np.int64)
+            distance = great_circle_km(track_lat[k], track_lon[k], lat[c], lon[c])
+            within = distance <= reach_km[k]
+            k, c, distance = k[within], c[within], distance[within]
             continued = np.zeros(len(self._open), bool)
-            for _, k, c in sorted(pairs):
-                if continued[k] or taken[c]:
+            for pair in np.lexsort((c, k, distance)):  # by distance, ties by track then candidate
+                track_index, candidate = int(k[pair]), int(c[pair])
+                if continued[track_index] or taken[candidate]:
                     continue
-                continued[k] = taken[c] = True
-                track = self._open[k]
-                track.points.append({"time": time, **records[c]})
-                track.last_time, track.lat, track.lon = time, records[c]["lat"], records[c]["lon"]
+                continued[track_index] = taken[candidate] = True
+                track = self._open[track_index]
+                track.points.append({"time": time, **records[candidate]})
+                track.last_time, track.lat, track.lon = time, records[candidate]["lat"], records[candidate]["lon"]
         for c in np.nonzero(~taken)[0]:
             record = records[c]
             self._open.append(_Open([{"time": time, **record}], time, record["lat"], record["lon"]))
