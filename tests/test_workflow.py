@@ -132,7 +132,7 @@ def test_unknown_machine_fails_naming_the_key(tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    """The whole workflow with the local profile on config/test.yaml (48 x 72, one day, 2 steps)."""
+    """The whole workflow with the local profile on config/test.yaml (48 x 72, one day, 4 epochs of 5 steps)."""
     workdir = tmp_path_factory.mktemp("workflow")
     result = snakemake("--profile", str(REPO / "profiles" / "local"), "--cores", "2",
                        "--configfile", str(REPO / "config" / "test.yaml"), cwd=workdir, timeout=900)
