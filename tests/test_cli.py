@@ -180,3 +180,21 @@ def _required_args(parser):
         elif not action.option_strings and action.nargs in (None, "+"):
             args.append("1")
     return args
+
+
+@pytest.mark.parametrize("flags, shown", [([], {"WARNING"}), (["-v"], {"WARNING", "INFO"}),
+                                          (["-vv"], {"WARNING", "INFO", "DEBUG"}), (["-q"], {"WARNING"})])
+def test_verbosity_sets_what_the_packages_log(flags, shown, tmp_path, monkeypatch):
+    import logging
+
+    seen = set()
+    monkeypatch.setattr(cli, "PACKAGES", ("climseg",))
+    args = cli.command_parser("split").parse_args(["x", "--out", str(tmp_path), *flags])
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    with cli._apply_common_options(cli.command_parser("split"), args):
+        log = logging.getLogger("climseg.test")
+        for level in ("DEBUG", "INFO", "WARNING"):
+            if log.isEnabledFor(getattr(logging, level)):
+                seen.add(level)
+    assert seen == shown
+    logging.getLogger("climseg").setLevel(logging.NOTSET)
