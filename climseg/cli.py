@@ -6,8 +6,9 @@ never loads TensorFlow. A subcommand ``NAME`` served by module ``M`` is two func
 code (``None`` means 0).
 
 Every command has the same common options (:func:`add_common_options`; a command module does not define
-them): ``--no-progress`` (``args.progress``), ``-v/--verbose`` and ``-q/--quiet`` (no progress bars and
-nothing on stdout: errors and warnings still go to stderr). Worker counts follow one convention:
+them): ``--no-progress`` (``args.progress``), ``-v/--verbose`` (log messages from INFO on; ``-vv`` from DEBUG
+on, and TensorFlow's C++ messages) and ``-q/--quiet`` (no progress bars and nothing on stdout: errors and
+warnings still go to stderr). Worker counts follow one convention:
 ``--workers N`` is the number of processes that do a command's computation (``climseg label``),
 ``--read-workers N`` the number of processes or threads that read input ahead of it (``climseg train``,
 ``climseg infer``).
@@ -72,7 +73,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("common options")
     group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     group.add_argument("-v", "--verbose", action="count", default=0,
-                       help="more detail on stderr: debug log messages (-vv: also TensorFlow's own)")
+                       help="more detail on stderr: informational log messages (-vv: debug ones and TensorFlow's own)")
     group.add_argument("-q", "--quiet", action="store_true",
                        help="no progress bars and nothing on stdout; errors and warnings still go to stderr")
 
@@ -92,7 +93,7 @@ def _apply_common_options(parser: argparse.ArgumentParser, args: argparse.Namesp
     """Set up logging for ``-v``/``-q``; returns the context the command runs in (stdout muted when quiet)."""
     if args.quiet and args.verbose:
         parser.error("-q/--quiet and -v/--verbose exclude each other")
-    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(format="%(name)s: %(levelname)s: %(message)s", stream=sys.stderr)  # no-op if configured
     for package in PACKAGES:
         logging.getLogger(package).setLevel(level)

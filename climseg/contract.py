@@ -10,12 +10,22 @@ The public DeepCAM data set stores labels as float32 and has no provenance attri
 accept both.
 
 A *statistics file* ``stats.h5`` holds per-channel (16,) float64 data sets ``climate/count``,
-``climate/mean``, ``climate/sqmean``, ``climate/minval`` and ``climate/maxval``.
+``climate/mean``, ``climate/sqmean``, ``climate/minval`` and ``climate/maxval`` (:data:`STATS_KEYS`, the
+MLPerf DeepCAM layout); ``climate stats`` also writes ``climate/variance`` (16,) and the per-class
+``climate/class_counts`` and ``climate/class_frequencies`` (:data:`NUM_CLASSES`,), which readers take when
+present.
+
+A sample without ``lat``/``lon`` data sets (the public DeepCAM files) is on :func:`cam5_grid`.
+
+Everything every stage shares is defined here once: production code takes it from this module, never from
+the demo-data generator (``climseg.synth``).
 """
 
 import datetime as _dt
 import re
 from typing import NamedTuple
+
+import numpy as np
 
 CHANNELS = (
     "TMQ", "U850", "V850", "UBOT", "VBOT", "QREFHT", "PS", "PSL",
@@ -37,9 +47,22 @@ NUM_CLASSES = len(CLASS_NAMES)
 DATA_KEY = "climate/data"
 LABELS_KEY = "climate/labels_0"
 STATS_KEYS = ("climate/count", "climate/mean", "climate/sqmean", "climate/minval", "climate/maxval")
+"""The per-channel data sets every ``stats.h5`` has, in this order."""
+STATS_VARIANCE_KEY = "climate/variance"
+CLASS_COUNTS_KEY = "climate/class_counts"
+CLASS_FREQUENCIES_KEY = "climate/class_frequencies"
+
+NORMALIZATIONS = ("minmax", "zscore")
+"""Per-channel input normalizations from ``stats.h5``: to [0, 1] by minval/maxval, or by mean and std."""
 
 FULL_GRID = (768, 1152)
 """(lat, lon) points of the CAM5 0.25 degree grid of the paper."""
+
+
+def cam5_grid(n_lat: int, n_lon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Latitudes (n_lat,) from -90 to 90 inclusive and longitudes (n_lon,) from 0 to 360 exclusive, degrees:
+    CAM5's finite-volume grid (the grid of samples that carry no coordinates, and of ``climseg synth``)."""
+    return np.linspace(-90.0, 90.0, n_lat), np.arange(n_lon) * (360.0 / n_lon)
 
 _SAMPLE_NAME = re.compile(r"^data-(\d{4})-(\d{2})-(\d{2})-(\d{2})-(\d+)\.h5$")
 

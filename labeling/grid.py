@@ -160,32 +160,6 @@ def disc_window(lat_deg, lon_deg, lat0_deg, lon0_deg, radius_km):
     return rows, cols, distance
 
 
-def spherical_gradient(field, lat_deg, lon_deg):
-    """Eastward and northward derivatives of a field on the sphere.
-
-    Parameters
-    ----------
-    field : ndarray (lat, lon), any unit X
-    lat_deg, lon_deg : ndarray (lat,), (lon,), degrees
-
-    Returns
-    -------
-    d_east, d_north : ndarray (lat, lon), X m-1
-        ``(1 / (R cos lat)) dF/dlon`` and ``(1 / R) dF/dlat``: centred differences, periodic in
-        longitude on periodic grids, second-order one-sided at the latitude edges. ``d_east`` is NaN
-        on a pole row, where the eastward direction is undefined.
-    """
-    lat, lon = check_grid(lat_deg, lon_deg)
-    f = np.asarray(field, dtype=np.float64)
-    phi = np.deg2rad(lat)
-    d_north = np.gradient(f, phi, axis=0) / EARTH_RADIUS_M
-    d_lon = _longitude_derivative(f, lon)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cos_phi = np.cos(phi)
-        d_east = np.where(_at_pole(lat)[:, None], np.nan, d_lon / (EARTH_RADIUS_M * cos_phi[:, None]))
-    return d_east, d_north
-
-
 def relative_vorticity(u, v, lat_deg, lon_deg):
     """Vertical component of the relative vorticity of a horizontal wind on the sphere.
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from climseg import __version__
 from climseg.atomic import atomic_output
-from climseg.contract import AR, CHANNELS, CLASS_NAMES, DATA_KEY, LABELS_KEY, TC
+from climseg.contract import AR, CHANNELS, CLASS_NAMES, DATA_KEY, LABELS_KEY, NUM_CLASSES, TC, cam5_grid
 
 
 class Sample(NamedTuple):
@@ -172,8 +172,8 @@ def write_sample(path, data, labels, lat_deg, lon_deg, *, attrs: dict) -> Path:
         raise ValueError(f"{path}: labels {labels.shape} do not match data {data.shape[:2]}")
     if np.size(lat_deg) != data.shape[0] or np.size(lon_deg) != data.shape[1]:
         raise ValueError(f"{path}: grid ({np.size(lat_deg)}, {np.size(lon_deg)}) does not match data {data.shape[:2]}")
-    if labels.size and not (labels.min() >= 0 and labels.max() <= 2):  # NaN fails both
-        raise ValueError(f"{path}: labels hold values outside 0, 1, 2 ({labels.min()}..{labels.max()})")
+    if labels.size and not (labels.min() >= 0 and labels.max() < NUM_CLASSES):  # NaN fails both
+        raise ValueError(f"{path}: labels hold values outside 0..{NUM_CLASSES - 1} ({labels.min()}..{labels.max()})")
     path = Path(path)
     try:
         with atomic_output(path) as tmp:
@@ -232,8 +232,6 @@ def read_sample(path, *, data: bool = True) -> Sample:
     """
     import h5py
 
-    from climseg.synth import cam5_grid
-
     try:
         f = h5py.File(path, "r")
     except OSError as error:
@@ -257,6 +255,7 @@ def read_sample(path, *, data: bool = True) -> Sample:
     if raw.dtype.kind == "f" and not np.isfinite(raw).all():
         raise ValueError(f"{path}: {LABELS_KEY} holds NaN or infinite values")
     labels = np.rint(raw).astype(np.int64) if raw.dtype.kind == "f" else raw.astype(np.int64)
-    if labels.size and (labels.min() < 0 or labels.max() > 2):
-        raise ValueError(f"{path}: {LABELS_KEY} holds values outside 0, 1, 2 ({labels.min()}..{labels.max()})")
+    if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise ValueError(f"{path}: {LABELS_KEY} holds values outside 0..{NUM_CLASSES - 1} "
+                         f"({labels.min()}..{labels.max()})")
     return Sample(values, labels.astype(np.uint8), np.asarray(lat), np.asarray(lon), attrs)

@@ -166,7 +166,9 @@ def score_sample_files(sample_paths, truth, *, max_distance_km: float = 100.0) -
     ----------
     sample_paths : iterable of paths
         Samples of days covered by ``truth``; time step TT of the name is the index into the truth's day.
-    truth : climseg.synth.Truth, or the path of a ``.truth.h5`` file
+    truth : climseg.synth.Truth
+        What was planted (read a ``.truth.h5`` file with ``climseg.synth.read_truth``: the labelling package
+        itself does not import the demo-data generator).
 
     Raises
     ------
@@ -180,9 +182,8 @@ def score_sample_files(sample_paths, truth, *, max_distance_km: float = 100.0) -
     from labeling.sample import read_sample
 
     if not hasattr(truth, "tc_mask"):
-        from climseg.synth import read_truth
-
-        truth = read_truth(truth)
+        raise TypeError(f"truth: expected a climseg.synth.Truth (read the file with climseg.synth.read_truth), "
+                        f"got {truth!r}")
     days = {t.date() for t in truth.times}
     acc = ScoreAccumulator(max_distance_km=max_distance_km)
     for path in sample_paths:

@@ -31,11 +31,8 @@ import numpy as np
 
 from climseg import __version__
 from climseg.atomic import atomic_output
-from climseg.contract import CHANNELS, CLASS_NAMES, NUM_CLASSES, STATS_KEYS
-
-CLASS_COUNTS_KEY = "climate/class_counts"
-CLASS_FREQUENCIES_KEY = "climate/class_frequencies"
-VARIANCE_KEY = "climate/variance"
+from climseg.contract import (CHANNELS, CLASS_COUNTS_KEY, CLASS_FREQUENCIES_KEY, CLASS_NAMES, NUM_CLASSES,
+                              STATS_KEYS, STATS_VARIANCE_KEY)
 
 
 @dataclasses.dataclass
@@ -121,7 +118,7 @@ def write_stats(path, stats: RunningStats) -> Path:
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         for key, value in values.items():
             f.create_dataset(key, data=np.asarray(value, np.float64))
-        f.create_dataset(VARIANCE_KEY, data=stats.variance)
+        f.create_dataset(STATS_VARIANCE_KEY, data=stats.variance)
         f.create_dataset(CLASS_COUNTS_KEY, data=np.asarray(stats.class_counts, np.float64))
         f.create_dataset(CLASS_FREQUENCIES_KEY, data=stats.class_frequencies)
         f.attrs["channels"] = json.dumps(list(CHANNELS))

@@ -178,3 +178,21 @@ def _required_args(parser):
         if group.required:
             args += [group._group_actions[0].option_strings[0], "1"]
     return args
+
+
+@pytest.mark.parametrize("flags, shown", [([], {"WARNING"}), (["-v"], {"WARNING", "INFO"}),
+                                          (["-vv"], {"WARNING", "INFO", "DEBUG"}), (["-q"], {"WARNING"})])
+def test_verbosity_sets_what_the_packages_log(flags, shown, tmp_path, monkeypatch):
+    import logging
+
+    seen = set()
+    monkeypatch.setattr(cli, "PACKAGES", ("climseg",))
+    args = cli.command_parser("split").parse_args(["x", "--out", str(tmp_path), *flags])
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    with cli._apply_common_options(cli.command_parser("split"), args):
+        log = logging.getLogger("climseg.test")
+        for level in ("DEBUG", "INFO", "WARNING"):
+            if log.isEnabledFor(getattr(logging, level)):
+                seen.add(level)
+    assert seen == shown
+    logging.getLogger("climseg").setLevel(logging.NOTSET)

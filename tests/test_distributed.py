@@ -39,7 +39,7 @@ def test_one_process_is_rank_zero_of_one():
 
 def test_functions_before_init_raise(monkeypatch):
     monkeypatch.setattr(distributed, "_initialized", False)
-    for call in (distributed.rank, distributed.size, distributed.barrier, lambda: distributed.shard([1])):
+    for call in (distributed.rank, distributed.size, distributed.barrier):
         with pytest.raises(RuntimeError, match="init"):
             call()
 
@@ -77,36 +77,6 @@ def test_allreduce_sum_and_mean_with_one_process():
     variable = tf.Variable([1.0, 2.0])
     distributed.broadcast_variables([variable])
     np.testing.assert_array_equal(variable, [1.0, 2.0])
-
-
-@pytest.mark.parametrize("rank, size, drop_remainder, expected", [
-    (0, 1, False, list(range(7))),
-    (0, 3, False, [0, 3, 6]),
-    (2, 3, False, [2, 5]),
-    (0, 3, True, [0, 3]),
-    (2, 3, True, [2, 5]),
-])
-def test_shard_is_strided(monkeypatch, rank, size, drop_remainder, expected):
-    monkeypatch.setattr(distributed, "rank", lambda: rank)
-    monkeypatch.setattr(distributed, "size", lambda: size)
-    assert distributed.shard(range(7), drop_remainder=drop_remainder) == expected
-
-
-def test_shards_of_all_ranks_partition_the_list(monkeypatch):
-    items = [f"data-{i}.h5" for i in range(10)]
-    monkeypatch.setattr(distributed, "size", lambda: 4)
-    shards = []
-    for r in range(4):
-        monkeypatch.setattr(distributed, "rank", lambda: r)
-        shards.append(distributed.shard(items))
-    assert sorted(sum(shards, [])) == sorted(items)
-    assert {len(s) for s in shards} == {2, 3}
-
-
-def test_shard_with_fewer_items_than_ranks_raises(monkeypatch):
-    monkeypatch.setattr(distributed, "size", lambda: 4)
-    with pytest.raises(ValueError, match="3 item.* over 4 ranks"):
-        distributed.shard(["a", "b", "c"])
 
 
 def test_fail_fast_with_one_process_lets_the_exception_through():

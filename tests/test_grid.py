@@ -5,7 +5,7 @@ import pytest
 
 from labeling.grid import (EARTH_RADIUS_KM, EARTH_RADIUS_M, cell_area_km2, check_grid, destination_point,
                            disc_window, great_circle_distance_km, is_periodic, label_regions, nearest_grid_index,
-                           relative_vorticity, spherical_gradient)
+                           relative_vorticity)
 
 
 def grid(nlat, nlon, *, poles=True):
@@ -79,18 +79,6 @@ def test_solid_body_vortex_has_vorticity_two_omega_at_its_centre(centre):
     near = great_circle_distance_km(centre[0], centre[1], lat[:, None], lon[None, :]) < 1500
     np.testing.assert_allclose(zeta[near], expected[near], rtol=1e-3)
     assert abs(zeta[np.abs(lat) < 80]).max() <= 2 * omega * 1.001
-
-
-def test_spherical_gradient_of_latitude_and_longitude():
-    lat, lon = grid(91, 180)
-    d_east, d_north = spherical_gradient(np.deg2rad(lat)[:, None] * np.ones(lon.size), lat, lon)
-    np.testing.assert_allclose(d_north, 1 / EARTH_RADIUS_M, rtol=1e-9)
-    np.testing.assert_allclose(d_east[1:-1], 0, atol=1e-20)
-    assert np.isnan(d_east[0]).all() and np.isnan(d_east[-1]).all()
-    # sin(lon) has eastward derivative cos(lon) / (R cos lat), periodic across the seam
-    d_east, _ = spherical_gradient(np.sin(np.deg2rad(lon))[None, :] * np.ones((lat.size, 1)), lat, lon)
-    expected = np.cos(np.deg2rad(lon))[None, :] / (EARTH_RADIUS_M * np.cos(np.deg2rad(lat[1:-1]))[:, None])
-    np.testing.assert_allclose(d_east[1:-1], expected, atol=1e-3 * np.abs(expected).max())
 
 
 def test_check_grid_rejects_descending_latitude_and_uneven_longitude():

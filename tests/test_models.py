@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training.models import (DeepLabV3PlusConfig, TiramisuConfig, build_model, model_config,
-                             required_divisor)
+from training.models import DeepLabV3PlusConfig, TiramisuConfig, build_model, model_config
 from training.models.tiramisu import reference_parameter_count
 
 SMALL = {"tiramisu": TiramisuConfig.small(), "deeplabv3plus": DeepLabV3PlusConfig.small()}
@@ -109,17 +108,17 @@ def test_l2_penalty_of_every_kernel_is_in_model_losses(name):
     assert unregularized.losses == []
 
 
-def test_required_divisor():
-    assert required_divisor("tiramisu") == 16
-    assert required_divisor("deeplabv3plus") == 8
-    assert required_divisor("tiramisu", TiramisuConfig.small()) == 4
-    assert required_divisor("deeplabv3plus", {"output_stride": 16}) == 16
+def test_divisor_of_each_configuration():
+    assert model_config("tiramisu").divisor == 16
+    assert model_config("deeplabv3plus").divisor == 8
+    assert model_config("tiramisu", TiramisuConfig.small()).divisor == 4
+    assert model_config("deeplabv3plus", {"output_stride": 16}).divisor == 16
 
 
 @pytest.mark.parametrize("name, shape", [("tiramisu", (100, 144, 16)), ("tiramisu", (96, 8, 16)),
                                          ("deeplabv3plus", (96, 140, 16)), ("deeplabv3plus", (4, 8, 16))])
 def test_input_not_divisible_by_the_stride_is_rejected(name, shape):
-    divisor = required_divisor(name)
+    divisor = model_config(name).divisor
     with pytest.raises(ValueError, match=rf"{name} needs lat and lon that are multiples of {divisor}, "
                                          rf"got {shape[0]} x {shape[1]}"):
         build_model(name, shape)

@@ -71,11 +71,11 @@ def test_labels_find_the_planted_events(inputs, labelled):
     tests/test_labels.py at 1 degree: measured hit rate 0.792 (19 of 24), TC IoU 0.726, AR IoU 0.827, no false
     alarm; the bounds allow one more missed storm and about 0.02 of IoU, no more)."""
     truth_path = inputs[0].with_name(inputs[0].name.replace(".nc", ".truth.h5"))
-    score = score_sample_files(sorted(labelled.glob("data-2000-08-01-*.h5")), truth_path)
+    truth = synth.read_truth(truth_path)
+    score = score_sample_files(sorted(labelled.glob("data-2000-08-01-*.h5")), truth)
     assert score.tc_true == 8 * CONFIG.n_tcs
     assert score.tc_hit_rate >= 18 / 24 and score.tc_false_alarms == 0, str(score)
     assert score.tc_iou > 0.70 and score.ar_iou > 0.80, str(score)
-    truth = synth.read_truth(truth_path)
     for step in range(8):
         labels = read_sample(labelled / f"data-2000-08-01-{step:02d}-1.h5", data=False).labels
         assert not ((labels == AR) & truth.tc_mask[step]).any()  # no TC pixel labelled AR

@@ -122,7 +122,7 @@ def _raw(path, data, labels):
     ((N_LAT, N_LON, 15), np.zeros((N_LAT, N_LON)), r"climate/data has shape \(12, 20, 15\), expected \(lat, lon, 16\)"),
     ((N_LAT, N_LON), np.zeros((N_LAT, N_LON)), r"climate/data has shape \(12, 20\)"),
     ((N_LAT, N_LON, 16), np.zeros((N_LON, N_LAT)), r"climate/labels_0 has shape \(20, 12\), expected \(12, 20\)"),
-    ((N_LAT, N_LON, 16), np.full((N_LAT, N_LON), 3.0), r"climate/labels_0 holds values outside 0, 1, 2 \(3..3\)"),
+    ((N_LAT, N_LON, 16), np.full((N_LAT, N_LON), 3.0), r"climate/labels_0 holds values outside 0..2 \(3..3\)"),
     ((N_LAT, N_LON, 16), np.full((N_LAT, N_LON), np.nan), r"climate/labels_0 holds NaN or infinite"),
     ((N_LAT, N_LON, 16), None, r"not a sample file \(missing climate/labels_0\)"),
 ])
@@ -149,7 +149,7 @@ def test_write_sample_rejects_mismatched_shapes_and_bad_labels(tmp_path):
     with pytest.raises(ValueError, match=r"x.h5: grid \(12, 19\) does not match"):
         sample.write_sample(tmp_path / "x.h5", data, np.zeros((N_LAT, N_LON)), lat, lon[:-1], attrs={})
     for bad in (np.full((N_LAT, N_LON), 3, np.uint8), np.full((N_LAT, N_LON), -1.0), np.full((N_LAT, N_LON), np.nan)):
-        with pytest.raises(ValueError, match=r"x.h5: labels hold values outside 0, 1, 2"):
+        with pytest.raises(ValueError, match=r"x.h5: labels hold values outside 0..2"):
             sample.write_sample(tmp_path / "x.h5", data, bad, lat, lon, attrs={})
     assert not list(tmp_path.iterdir())
 

@@ -107,7 +107,7 @@ def tiny_truth():
 def test_score_sample_files_reads_labels_and_centres_written_by_the_labeller(tmp_path):
     import json
 
-    from climseg.synth import write_truth
+    from climseg.synth import read_truth, write_truth
     from labeling.sample import write_sample
     from labeling.score import score_sample_files
 
@@ -122,7 +122,7 @@ def test_score_sample_files_reads_labels_and_centres_written_by_the_labeller(tmp
     for step, centres in ((0, []), (1, [{"lat_deg": 20.3, "lon_deg": 50.0, "radius_km": 290.0}])):
         paths.append(write_sample(tmp_path / f"data-2000-01-01-{step:02d}-1.h5", data, labels[step], truth.lat_deg,
                                   truth.lon_deg, attrs={"tc_centres": json.dumps(centres)}))
-    score = score_sample_files(paths, truth_path)
+    score = score_sample_files(paths, read_truth(truth_path))
     assert (score.tc_hits, score.tc_true, score.tc_false_alarms, score.tc_iou, score.ar_iou) == (1, 1, 0, 1.0, 1.0)
     assert score.tc_centre_error_km == pytest.approx(0.3 * 111.19, rel=1e-3)
 
@@ -137,3 +137,5 @@ def test_score_sample_files_reads_labels_and_centres_written_by_the_labeller(tmp
                          truth.lon_deg, attrs={"tc_centres": "[]"})
     with pytest.raises(ValueError, match=r"data-2000-01-01-01-3\.h5: grid \(10, 36\) differs"):
         score_sample_files([small], truth)
+    with pytest.raises(TypeError, match="expected a climseg.synth.Truth"):
+        score_sample_files(paths, truth_path)

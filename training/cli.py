@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from climseg.cli import CommandError
+from climseg.contract import CLASS_NAMES, NUM_CLASSES
 from climseg.samples import RANK_SOURCES_HELP, SOURCES_HELP
 from training.config import (COMPRESSIONS, DECAYS, LR_SCALINGS, MODEL_PRESETS, MODELS, NORMALIZATIONS, OPTIMIZERS,
                              PRECISIONS, TrainConfig, read_yaml_mapping)
@@ -53,7 +54,7 @@ def train_parser(parser: argparse.ArgumentParser) -> None:
             help="random north-south mirroring of training samples")
     _option(d, "--read-workers", type=int, metavar="N", help="HDF5 reader processes per rank")
     _option(d, "--prefetch", type=int, metavar="N", help="batches prepared ahead")
-    _option(d, "--class-frequencies", type=float, nargs=3, metavar=("BG", "TC", "AR"),
+    _option(d, "--class-frequencies", type=float, nargs=NUM_CLASSES, metavar=tuple(n.upper() for n in CLASS_NAMES),
             help="pixel frequencies for the loss weights; none: from stats.h5, else counted on the samples")
 
     m = parser.add_argument_group("model")

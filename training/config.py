@@ -29,13 +29,14 @@ from pathlib import Path
 
 import yaml
 
+from climseg.contract import NORMALIZATIONS, NUM_CLASSES
+
 MODELS = ("tiramisu", "deeplabv3plus")
 MODEL_PRESETS = ("paper", "small")
 OPTIMIZERS = ("adam", "sgd")
 DECAYS = ("poly", "piecewise", "none")
 PRECISIONS = ("fp32", "mixed_float16", "mixed_bfloat16")
 LR_SCALINGS = ("none", "linear", "sqrt")
-NORMALIZATIONS = ("minmax", "zscore")
 COMPRESSIONS = ("none", "fp16")
 
 
@@ -60,7 +61,7 @@ class TrainConfig:
     """Processes reading HDF5 files in parallel, per rank."""
     prefetch: int = 2
     """Batches prepared ahead of the training step."""
-    class_frequencies: tuple[float, float, float] | None = None
+    class_frequencies: tuple[float, ...] | None = None
     """Pixel frequencies of background, TC, AR for the loss weights; None: from ``stats.h5``
     (``climate/class_frequencies``), else counted on the training samples of all ranks."""
 
@@ -243,8 +244,9 @@ def check_config(config: TrainConfig, *, ranks: int = 1) -> None:
     if config.crop is not None and (len(config.crop) != 2 or min(config.crop) < 1):
         raise ValueError(f"crop: expected two positive sizes (lat, lon), got {config.crop}")
     if config.class_frequencies is not None:
-        if len(config.class_frequencies) != 3 or min(config.class_frequencies) <= 0:
-            raise ValueError(f"class_frequencies: expected 3 positive frequencies, got {config.class_frequencies}")
+        if len(config.class_frequencies) != NUM_CLASSES or min(config.class_frequencies) <= 0:
+            raise ValueError(f"class_frequencies: expected {NUM_CLASSES} positive frequencies, "
+                             f"got {config.class_frequencies}")
     if config.decay == "piecewise":
         if len(config.piecewise_boundaries) != len(config.piecewise_factors) or not config.piecewise_boundaries:
             raise ValueError("piecewise_boundaries and piecewise_factors: need the same, non-zero number of entries")

@@ -21,7 +21,8 @@ import numpy as np
 from scipy import ndimage
 
 from climseg.atomic import atomic_output
-from climseg.contract import AR, CHANNELS, DATA_KEY, LABELS_KEY, NUM_CLASSES, TC, sample_file_name
+from climseg.contract import AR, CHANNELS, DATA_KEY, LABELS_KEY, TC, sample_file_name
+from labeling.stats import RunningStats, write_stats
 
 # Typical value and spread of each channel (channel units), so normalization has work to do.
 _TYPICAL = {
@@ -84,9 +85,7 @@ def write_demo_samples(out_dir, *, count: int, grid: tuple[int, int] = (32, 48),
     """
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
-    files, total, total_sq, counts = [], 0.0, 0.0, np.zeros(NUM_CLASSES, np.int64)
-    minval = np.full(len(CHANNELS), np.inf)
-    maxval = np.full(len(CHANNELS), -np.inf)
+    files, stats = [], RunningStats()
     for i in range(count):
         fields, labels = demo_sample(rng, grid)
         path = out_dir / sample_file_name(start + dt.timedelta(days=i // 8), i % 8)
@@ -95,18 +94,6 @@ def write_demo_samples(out_dir, *, count: int, grid: tuple[int, int] = (32, 48),
             f.create_dataset(LABELS_KEY, data=labels)
             f.attrs["source"] = "training.demo"
         files.append(path)
-        flat = fields.reshape(-1, len(CHANNELS)).astype(np.float64)
-        total = total + flat.sum(axis=0)
-        total_sq = total_sq + (flat ** 2).sum(axis=0)
-        minval, maxval = np.minimum(minval, flat.min(axis=0)), np.maximum(maxval, flat.max(axis=0))
-        counts += np.bincount(labels.ravel(), minlength=NUM_CLASSES)
-    pixels = count * grid[0] * grid[1]
-    stats_path = out_dir / "stats.h5"
-    with atomic_output(stats_path) as tmp, h5py.File(tmp, "w") as f:
-        f["climate/count"] = np.full(len(CHANNELS), float(pixels))
-        f["climate/mean"] = total / pixels
-        f["climate/sqmean"] = total_sq / pixels
-        f["climate/minval"] = minval
-        f["climate/maxval"] = maxval
-        f["climate/class_frequencies"] = counts / counts.sum()
+        stats.add(fields, labels)
+    stats_path = write_stats(out_dir / "stats.h5", stats)  # the stats.h5 of climseg stats
     return files, stats_path

@@ -14,7 +14,7 @@ Usage in a training loop::
     from training import distributed
     distributed.init()                                   # once, before any TensorFlow device is used
     with distributed.fail_fast():                        # one failing rank ends the whole job
-        files = distributed.shard(all_files)             # this rank's files
+        files = all_files[distributed.rank()::distributed.size()]   # this rank's files
         distributed.broadcast_variables(model.variables + optimizer.variables())
         ...
         grads = tape.gradient(loss, model.trainable_variables)
@@ -412,34 +412,6 @@ def barrier() -> None:
     _require_init()
     if size() > 1:
         _hvd.allreduce(tf.constant(0, tf.int32), op=_hvd.Sum)
-
-
-def shard(items: Sequence, *, drop_remainder: bool = False) -> list:
-    """This rank's share of ``items``: a strided shard, ``items[rank::size]``.
-
-    Strided rather than contiguous, so a list sorted by date gives every rank dates from the whole
-    period, and shard sizes differ by at most one.
-
-    Parameters
-    ----------
-    items : sequence
-        The same list, in the same order, on every rank.
-    drop_remainder : bool
-        Drop the last ``len(items) % size`` items first, so every rank gets exactly as many (needed when
-        each rank steps once per item; a validation pass, reduced once at the end, can keep them all).
-
-    Raises
-    ------
-    ValueError
-        Fewer items than ranks (some rank would get nothing).
-    """
-    _require_init()
-    items = list(items)
-    if len(items) < size():
-        raise ValueError(f"cannot shard {len(items)} item(s) over {size()} ranks: every rank needs at least one")
-    if drop_remainder:
-        items = items[: len(items) - len(items) % size()]
-    return items[rank():: size()]
 
 
 # ---------------------------------------------------------------- failure

@@ -8,7 +8,7 @@ Used by ``climseg predict``, ``climseg evaluate`` and ``climseg infer``; none of
 Any grid
 --------
 The networks are fully convolutional but need lat and lon to be multiples of their divisor
-(:func:`training.models.required_divisor`: 16 for Tiramisu, 8 for DeepLabv3+). A grid that is not is
+(``model_config(...).divisor``: 16 for Tiramisu, 8 for DeepLabv3+). A grid that is not is
 padded at its end (north and east on the canonical grid) and the result cropped back: periodically in
 longitude when the grid goes round the globe, symmetrically (mirror including the edge) in latitude and in
 the longitude of a regional grid. Nothing is resampled. Inference runs in float32 whatever the run's
@@ -34,7 +34,7 @@ import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is im
 
 import tensorflow as tf
 
-from climseg.contract import CHANNELS, FULL_GRID, NUM_CLASSES
+from climseg.contract import CHANNELS, FULL_GRID, NUM_CLASSES, cam5_grid
 from climseg.samples import resolve_samples
 from training import data, models
 from training.checkpoint import TrainingState, find_checkpoint, load_checkpoint
@@ -120,7 +120,7 @@ def training_grid_spacing_deg(config: TrainConfig) -> tuple[float, float] | None
             with h5py.File(first_sample(source), "r") as f:
                 if "lat" in f and "lon" in f:
                     return grid_spacing_deg(f["lat"][()], f["lon"][()])
-            return 180.0 / FULL_GRID[0], 360.0 / FULL_GRID[1]
+            return grid_spacing_deg(*cam5_grid(*FULL_GRID))
         except (OSError, ValueError, IndexError, KeyError):
             continue  # a node-local staging directory long gone: try the next source
     return None

@@ -2,7 +2,7 @@
 
 Run by tests/test_distributed.py both as one process (global batch on one rank) and under
 ``mpirun -np 2`` (half of it per rank). Every step draws the same global batch of ``2 * b`` samples on
-every rank from a seed, and each rank trains on its ``distributed.shard`` of it, so one rank with batch
+every rank from a seed, and each rank trains on its strided share ``[rank::size]`` of it, so one rank with batch
 ``2b`` and two ranks with batch ``b`` see the same samples.
 
 Phases, each from the same initial weights (rank 0's after the broadcast):
@@ -45,7 +45,7 @@ def global_batch(step: int):
     rng = np.random.default_rng(1000 + step)
     images = rng.normal(size=(GLOBAL_BATCH, *SHAPE)).astype(np.float32)
     labels = rng.integers(0, CLASSES, size=(GLOBAL_BATCH, *SHAPE[:2])).astype(np.int32)
-    mine = distributed.shard(range(GLOBAL_BATCH))                   # this rank's samples
+    mine = list(range(GLOBAL_BATCH))[distributed.rank()::distributed.size()]  # this rank's samples
     return images[mine], labels[mine]
 
 

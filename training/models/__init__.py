@@ -7,7 +7,7 @@
 
 Both map (batch, lat, lon, 16) normalized climate fields to per-pixel logits (batch, lat, lon, classes),
 float32 even under a mixed precision policy. lat and lon must be multiples of
-:func:`required_divisor` (16 for the paper's Tiramisu, 8 for DeepLabv3+).
+``model_config(name, config).divisor`` (16 for the paper's Tiramisu, 8 for DeepLabv3+).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ MODELS = {
 }
 """Model name -> (configuration dataclass, builder)."""
 
-__all__ = ["MODELS", "TiramisuConfig", "DeepLabV3PlusConfig", "build_model", "model_config", "required_divisor"]
+__all__ = ["MODELS", "TiramisuConfig", "DeepLabV3PlusConfig", "build_model", "model_config"]
 
 
 def model_config(name: str, config=None):
@@ -50,11 +50,6 @@ def model_config(name: str, config=None):
     return config
 
 
-def required_divisor(name: str, config=None) -> int:
-    """Input lat and lon of model ``name`` must be multiples of this number of grid points."""
-    return model_config(name, config).divisor
-
-
 def build_model(name: str, input_shape: tuple, *, num_classes: int = NUM_CLASSES, config=None):
     """Build segmentation network ``name`` ("tiramisu" or "deeplabv3plus") as a ``tf.keras.Model``.
 
@@ -62,7 +57,7 @@ def build_model(name: str, input_shape: tuple, *, num_classes: int = NUM_CLASSES
     ----------
     name : str
     input_shape : tuple (lat, lon, channels)
-        Grid points and channels of one sample; lat and lon multiples of :func:`required_divisor`.
+        Grid points and channels of one sample; lat and lon multiples of ``model_config(name, config).divisor``.
     num_classes : int
     config : TiramisuConfig or DeepLabV3PlusConfig or dict or None
         None gives the paper's configuration.

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf  # the package init has set TF_USE_LEGACY_KERAS=1 (tf.keras is Keras 2)
 
+from climseg.contract import CHANNELS, NUM_CLASSES
+
 
 @dataclass(frozen=True)
 class TiramisuConfig:
@@ -79,7 +81,7 @@ class TiramisuConfig:
         return 1 + 2 * sum(down) + 2 * len(down) + bottleneck + 1
 
 
-def reference_parameter_count(config: TiramisuConfig, *, input_channels: int = 16, num_classes: int = 3,
+def reference_parameter_count(config: TiramisuConfig, *, input_channels: int = len(CHANNELS), num_classes: int = NUM_CLASSES,
                               with_unused_transition: bool = False) -> int:
     """Trainable + batch-norm parameters of the Tiramisu, counted in closed form.
 

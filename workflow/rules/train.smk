@@ -4,9 +4,10 @@ rule train:
     Training parameters are params (and the run's TRAIN.yaml): editing one reruns train and evaluate.
 
     The run trains in a work directory that is not an output (Snakemake deletes the outputs of a failed
-    job): TRAIN/work/<digest of the settings and of stats.h5>. A run stopped by the batch system's
+    job): TRAIN/work/<digest of the settings>-<digest of stats.h5>. A run stopped by the batch system's
     SIGTERM/SIGUSR1 checkpoints there and exits 75; rerunning the workflow with the same settings and data
-    continues it with --resume. The finished run is moved to the output directory.
+    continues it with --resume. The finished run is moved to the output directory; other settings' work
+    directories are kept. training/workdir.py does all of this (python -m training.workdir --help).
     """
     input:
         staged=rules.stage.output.record,
@@ -43,13 +44,11 @@ rule train:
         runtime=config["runtime"]["train"],
     shell:
         "printf '%s' {params.parameters_yaml:q} > {output.config} && "
-        "work={params.work_root}/{params.run_key}-$(sha1sum < {input.stats} | cut -c1-12) && "
-        "resume=$(test -f $work/checkpoints/index.json && echo --resume || true) && "
-        "echo \"train: run directory $work ${{resume:-(new run)}}\" > {log} && "
-        "{params.env} {resources.mpi} -n {resources.tasks}"
+        "python -m training.workdir --work-root {params.work_root} --key {params.run_key}"
+        " --stats {input.stats} --out {output.run} --"
+        " {params.env} {resources.mpi} -n {resources.tasks}"
         " climseg train --data {params.manifest} --validation-data {params.manifest}"
-        " --stats {input.stats} --model {params.model} --out $work $resume --config {output.config}"
+        " --stats {input.stats} --model {params.model} --config {output.config}"
         " --epochs {params.epochs} --steps-per-epoch {params.steps_per_epoch}"
         " --batch-size {params.batch_size} --precision {params.precision}"
-        " --gradient-lag {params.gradient_lag} --seed {params.seed} --no-progress >> {log} 2>&1 && "
-        "mv $work {output.run} && rm -rf {params.work_root}"
+        " --gradient-lag {params.gradient_lag} --seed {params.seed} --no-progress > {log} 2>&1"
