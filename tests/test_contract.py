@@ -36,8 +36,6 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 PRODUCTION = [p for package in ("climseg", "labeling", "staging", "training", "inference")
               for p in sorted((REPO / package).rglob("*.py"))]
-NOT_YET = {"training/data.py"}
-"""Owned by the data-package branch: it still defines NORMALIZATIONS and spells out the stats keys."""
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -63,7 +61,7 @@ def test_production_code_never_imports_the_demo_generator():
                                   'NORMALIZATIONS = ', '"minmax", "zscore"'])
 def test_shared_names_are_defined_in_the_contract_only(text):
     spelled = [p.relative_to(REPO).as_posix() for p in PRODUCTION if text in p.read_text()]
-    assert set(spelled) - NOT_YET == {"climseg/contract.py"}
+    assert set(spelled) == {"climseg/contract.py"}
 
 
 def test_cam5_grid_is_the_finite_volume_grid():

@@ -113,7 +113,7 @@ def test_read_stats_clamps_negative_variance_from_rounding(tmp_path):
 def test_read_stats_errors_name_the_file(tmp_path):
     with h5py.File(tmp_path / "partial.h5", "w") as f:
         f["climate/mean"] = np.zeros(len(CHANNELS))
-    with pytest.raises(ValueError, match="partial.h5: not a stats file: missing climate/sqmean"):
+    with pytest.raises(ValueError, match="partial.h5: not a stats file: missing climate/count, climate/sqmean"):
         read_stats(tmp_path / "partial.h5")
     with pytest.raises(ValueError, match=r"short.h5: climate/minval has shape \(15,\)"):
         read_stats(write_stats(tmp_path / "short.h5", minval=np.zeros(15)))

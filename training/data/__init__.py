@@ -14,11 +14,11 @@ numpy and h5py alone.
 """
 
 from .dataset import make_dataset, pipeline_error_message
-from .normalize import MERIDIONAL_WIND_CHANNELS, NORMALIZATIONS, normalization_coefficients
+from .normalize import MERIDIONAL_WIND_CHANNELS, normalization_coefficients
 from .order import EpochPlan, epoch_plan
 from .sample import read_sample, sample_grid
-from .stats import CLASS_FREQUENCIES_KEY, ChannelStats, read_stats
+from .stats import ChannelStats, read_stats
 
-__all__ = ["CLASS_FREQUENCIES_KEY", "ChannelStats", "EpochPlan", "MERIDIONAL_WIND_CHANNELS", "NORMALIZATIONS",
+__all__ = ["ChannelStats", "EpochPlan", "MERIDIONAL_WIND_CHANNELS",
            "epoch_plan", "make_dataset", "normalization_coefficients", "pipeline_error_message", "read_sample",
            "read_stats", "sample_grid"]

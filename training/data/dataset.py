@@ -52,7 +52,7 @@ def make_dataset(files, stats: ChannelStats, *, batch_size: int, shuffle: bool =
         The epoch the stream starts with.
     skip_batches : int
         Batches of the stream to skip without reading them (resume after this many steps).
-    normalization : {"minmax", "zscore"}
+    normalization : str, one of :data:`climseg.contract.NORMALIZATIONS` ("minmax" or "zscore")
         See :func:`normalization_coefficients`.
     crop : (int, int) or None
         (lat, lon) size of a random crop of each sample; None: the whole grid.

@@ -2,11 +2,10 @@
 
 import numpy as np
 
-from climseg.contract import CHANNELS
+from climseg.contract import CHANNELS, NORMALIZATIONS
 
 from .stats import ChannelStats
 
-NORMALIZATIONS = ("minmax", "zscore")
 MERIDIONAL_WIND_CHANNELS = tuple(CHANNELS.index(name) for name in ("V850", "VBOT"))
 """Channels whose sign flips when a sample is mirrored north-south."""
 
@@ -17,7 +16,7 @@ def normalization_coefficients(stats: ChannelStats, *, method: str = "zscore") -
     Parameters
     ----------
     stats : ChannelStats
-    method : {"minmax", "zscore"}
+    method : str, one of :data:`climseg.contract.NORMALIZATIONS`
         ``minmax``: ``(x - minval) / (maxval - minval)``, in [0, 1] on the samples of the statistics (as
         MLPerf DeepCAM); ``zscore``: ``(x - mean) / std``.
 

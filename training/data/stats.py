@@ -5,10 +5,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from climseg.contract import CHANNELS, NUM_CLASSES
-
-CLASS_FREQUENCIES_KEY = "climate/class_frequencies"
-"""Optional (3,) data set of ``stats.h5``: pixel frequencies of background, TC, AR."""
+from climseg.contract import CHANNELS, CLASS_FREQUENCIES_KEY, NUM_CLASSES, STATS_KEYS, STATS_VARIANCE_KEY
 
 
 @dataclass(frozen=True)
@@ -17,7 +14,8 @@ class ChannelStats:
 
     mean: np.ndarray
     std: np.ndarray
-    """sqrt(sqmean - mean**2), 0 where rounding makes that negative."""
+    """sqrt(``climate/variance``) where ``stats.h5`` has it (Chan's pairwise merge: exact for large offsets),
+    else sqrt(sqmean - mean**2), 0 where rounding makes that negative."""
     minval: np.ndarray
     maxval: np.ndarray
     count: np.ndarray
@@ -32,13 +30,14 @@ def read_stats(path) -> ChannelStats:
     (normalized to sum 1; all zeros, as written for samples without labels, count as absent). Raises OSError or ValueError naming the file when it cannot be read, a data set
     is missing, or one does not have one value per channel.
     """
-    names = ("mean", "sqmean", "minval", "maxval", "count")
     try:
         with h5py.File(path, "r") as f:
-            missing = [f"climate/{name}" for name in names if f"climate/{name}" not in f]
+            missing = [key for key in STATS_KEYS if key not in f]
             if missing:
                 raise ValueError(f"{path}: not a stats file: missing {', '.join(missing)}")
-            values = {name: np.asarray(f[f"climate/{name}"][()], dtype=np.float64) for name in names}
+            values = {key.split("/")[-1]: np.asarray(f[key][()], dtype=np.float64) for key in STATS_KEYS}
+            if STATS_VARIANCE_KEY in f:
+                values["variance"] = np.asarray(f[STATS_VARIANCE_KEY][()], dtype=np.float64)
             frequencies = f[CLASS_FREQUENCIES_KEY][()] if CLASS_FREQUENCIES_KEY in f else None
     except OSError as error:
         raise OSError(f"{path}: cannot read stats file ({error})") from None
@@ -54,6 +53,6 @@ def read_stats(path) -> ChannelStats:
             raise ValueError(f"{path}: {CLASS_FREQUENCIES_KEY} must be {NUM_CLASSES} non-negative values, "
                              f"got {frequencies}")
         frequencies = frequencies / frequencies.sum()
-    variance = values["sqmean"] - values["mean"] ** 2
+    variance = values.get("variance", values["sqmean"] - values["mean"] ** 2)
     return ChannelStats(mean=values["mean"], std=np.sqrt(np.maximum(variance, 0.0)), minval=values["minval"],
                         maxval=values["maxval"], count=values["count"], class_frequencies=frequencies)
