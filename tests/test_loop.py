@@ -125,7 +125,7 @@ def test_errors_before_training_are_one_line_naming_the_file(samples, tmp_path, 
     common = ["train", "--stats", str(samples["stats"]), "--model-preset", "small", "--read-workers", "1"]
 
     assert main([*common, "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "a")]) == 2
-    assert f"{tmp_path / 'nowhere'}: no such file" in capsys.readouterr().err
+    assert f"{tmp_path / 'nowhere'}: no such directory, sample file or file list" in capsys.readouterr().err
 
     assert main([*common, "--data", str(samples["train"]), "--out", str(tmp_path / "b"), "--resume"]) == 2
     assert f"{tmp_path / 'b'}: --resume, but the run has no checkpoint" in capsys.readouterr().err
