@@ -105,7 +105,7 @@ rule climatology_partial:
         launcher=serial_launcher(),
         options=tracking_options(),
     group:
-        "export"  # batch systems: many files per batch job, like export
+        "climatology"  # batch systems: many files per batch job (group-components in the profiles)
     log:
         str(LOGS / "climatology_partial" / "{source}" / "{file}.log"),
     benchmark:
