@@ -47,6 +47,7 @@ rule compare:
         max_distance_km=config["report"]["compare"]["max_distance_km"],
         min_common_steps=config["report"]["compare"]["min_common_steps"],
         min_iou=config["report"]["compare"]["min_iou"],
+        min_area_km2=config["report"]["compare"]["min_ar_area_km2"],
     log:
         str(LOGS / "compare.log"),
     benchmark:
@@ -59,7 +60,8 @@ rule compare:
         "{params.launcher} climseg compare --reference-masks {input.reference} --candidate-masks {input.candidate}"
         " --reference-tracks {input.reference_tracks} --candidate-tracks {input.candidate_tracks}"
         " --max-distance-km {params.max_distance_km} --min-common-steps {params.min_common_steps}"
-        " --min-iou {params.min_iou} --out {output.json} --no-progress > {log} 2>&1"
+        " --min-iou {params.min_iou} --min-area-km2 {params.min_area_km2} --out {output.json} --no-progress"
+        " > {log} 2>&1"
 
 
 rule animate:
