@@ -70,6 +70,7 @@ rule animate:
         raw=animation_inputs,
         heuristic=animation_masks("heuristic"),
         network=animation_masks("network"),
+        land=climatology_outputs("heuristic")["climatology"],
     output:
         gif=report(str(FIGURES / "animation.gif"), caption="../report/animation.rst", category="Heuristic vs network"),
     params:
@@ -89,7 +90,7 @@ rule animate:
         runtime=config["report"]["runtime"],
     shell:
         "{params.launcher} climseg animate {input.raw} --heuristic {params.heuristic} --network {params.network}"
-        " --out {output.gif} --field {params.field} --max-frames {params.max_frames}"
+        " --land {input.land} --out {output.gif} --field {params.field} --max-frames {params.max_frames}"
         " --seconds-per-frame {params.seconds_per_frame} > {log} 2>&1"
 
 
