@@ -23,8 +23,8 @@ Scores: detection rate (POD) = matched / reference events; false alarm ratio (FA
 events; plus the area-weighted pixel IoU per class over the whole record.
 
 Command line: ``climseg compare`` writes ``compare.json`` and a flat ``compare.csv`` (one row per score:
-``quantity,value``); the side-by-side climatology table is ``climatology.csv`` of each mask set joined by
-the rules (see docs/design.md "Report: heuristic vs network, figures").
+``quantity,value``); the same statistics of both mask sets side by side (their climatologies) are
+``climseg figures``' ``climatology_side_by_side.csv`` (see docs/design.md "Report: heuristic vs network, figures").
 """
 
 from __future__ import annotations
