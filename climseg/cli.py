@@ -38,7 +38,7 @@ class CommandError(Exception):
 
 
 def _top_level_parser() -> argparse.ArgumentParser:
-    listing = "\n".join(f"  {name:<10}{help_}" for name, (_, help_) in COMMANDS.items())
+    listing = "\n".join(f"  {name:<13}{help_}" for name, (_, help_) in COMMANDS.items())
     return argparse.ArgumentParser(
         prog="climseg",
         description="Find extreme weather (tropical cyclones, atmospheric rivers) in climate simulations "

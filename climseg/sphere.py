@@ -1,7 +1,8 @@
 """Geometry on the sphere: great-circle distances and periodic longitudes.
 
-Shared by the demo-data generator (``climseg.synth``) and the event analysis (``events``); grid-cell areas and connected regions on a grid are in :mod:`labeling.grid`. The Earth is a
-sphere of radius :data:`EARTH_RADIUS_KM` (the mean radius; CAM5 uses 6371.22 km, 0.003 % away).
+Shared by the demo-data generator (``climseg.synth``) and the event analysis (``events``); grid-cell areas
+and connected regions on a grid are in :mod:`labeling.grid`. The Earth is a sphere of radius
+:data:`EARTH_RADIUS_KM` (the mean radius; CAM5 uses 6371.22 km, 0.003 % away).
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ def circular_mean_lon_deg(lon_deg, weights=None) -> float:
     lam = np.deg2rad(np.asarray(lon_deg, dtype=float))
     w = np.ones_like(lam) if weights is None else np.asarray(weights, dtype=float)
     angle = np.arctan2(np.sum(w * np.sin(lam)), np.sum(w * np.cos(lam)))
-    return float(np.rad2deg(angle) % 360.0)
+    return float(wrap_lon_deg(np.rad2deg(angle)))
+
+
+def wrap_lon_deg(lon_deg):
+    """Longitudes (degrees, any) in [0, 360): ``-1e-14 % 360`` is 360.0 in floating point, here 0."""
+    wrapped = np.asarray(lon_deg, dtype=np.float64) % 360.0
+    return np.where(wrapped >= 360.0, 0.0, wrapped)
 
 
 def lon_difference_deg(lon1_deg, lon2_deg):

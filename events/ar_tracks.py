@@ -19,10 +19,11 @@ run), ``long_name``, no ``_FillValue``, zlib level 4, one chunk per time step; g
 AR object table ``ar_objects.csv`` (:func:`ar_object_table`, one row per AR)
 ----------------------------------------------------------------------------
 ``object_id``, ``start_time``, ``end_time`` (ISO), ``duration_hours`` (last minus first time), ``steps``,
-``area_max_km2``, ``area_mean_km2``, ``lat_start``, ``lon_start`` (centroid at the first step), ``ivt_mean_kg_m_s``
-(mean over its steps of the area-mean IVT proxy), ``ivt_max_kg_m_s``, ``water_max_kg`` (most precipitable water it
-held), then ``landfall_<region>`` (1 when it covered land of the region at some step, else 0) for ``global`` and
-each region. IVT and water are NaN without the raw file.
+``area_max_km2``, ``area_mean_km2``, ``length_max_km``, ``lat_start``, ``lon_start`` (centroid at the first step),
+``ivt_mean_kg_m_s`` (mean over its steps of the area-mean IVT proxy), ``ivt_max_kg_m_s``, ``transport_mean_kg_s``
+(mean over its steps of the vapour it carries, mean IVT times mean width, kg s-1), ``water_max_kg`` (most
+precipitable water it held), then ``landfall_<region>`` (1 when it covered land of the region at some step,
+else 0) for ``global`` and each region. IVT and water are NaN without the raw file.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import contextlib
 import numpy as np
 import pandas as pd
 
-RECORD_COLUMNS = ("object_id", "time", "area_km2", "lat", "lon", "ivt_mean_kg_m_s", "ivt_max_kg_m_s", "water_kg")
+RECORD_COLUMNS = ("object_id", "time", "area_km2", "lat", "lon", "length_km", "width_km", "ivt_mean_kg_m_s",
+                  "ivt_max_kg_m_s", "transport_kg_s", "water_kg")
 """Columns of the per-step records of AR objects (plus one ``land_<region>`` column per region)."""
 
 
@@ -95,17 +97,16 @@ class ARTracker:
         return ids, region_ids
 
 
-def land_flags(labels, n: int, region_masks: dict) -> dict[str, np.ndarray]:
-    """``{region: bool (n,)}``: whether region 1..n of ``labels`` covers at least one cell of each land mask."""
-    flat = labels.ravel()
-    return {name: np.bincount(flat, weights=mask.ravel().astype(float), minlength=n + 1)[1:] > 0
-            for name, mask in region_masks.items()}
+def land_flags(cells, region_masks: dict) -> dict[str, np.ndarray]:
+    """``{region: bool (n,)}``: whether each region of ``cells`` (``events.objects.Cells``) covers land of it."""
+    return {name: cells.any(mask) for name, mask in region_masks.items()}
 
 
 def ar_object_table(records: pd.DataFrame, regions) -> pd.DataFrame:
     """One row per AR object from its per-step records (columns :data:`RECORD_COLUMNS` + ``land_<region>``)."""
     columns = ["object_id", "start_time", "end_time", "duration_hours", "steps", "area_max_km2", "area_mean_km2",
-               "lat_start", "lon_start", "ivt_mean_kg_m_s", "ivt_max_kg_m_s", "water_max_kg"] + \
+               "length_max_km", "lat_start", "lon_start", "ivt_mean_kg_m_s", "ivt_max_kg_m_s", "transport_mean_kg_s",
+               "water_max_kg"] + \
         [f"landfall_{name}" for name in regions]
     if len(records) == 0:
         return pd.DataFrame({c: [] for c in columns})
@@ -119,9 +120,11 @@ def ar_object_table(records: pd.DataFrame, regions) -> pd.DataFrame:
             "start_time": [t.isoformat() for t in first], "end_time": [t.isoformat() for t in last],
             "duration_hours": [(b - a).total_seconds() / 3600.0 for a, b in zip(first, last)],
             "steps": groups.size().to_numpy(), "area_max_km2": groups["area_km2"].max().to_numpy(),
-            "area_mean_km2": groups["area_km2"].mean().to_numpy(), "lat_start": starts["lat"].to_numpy(),
+            "area_mean_km2": groups["area_km2"].mean().to_numpy(),
+            "length_max_km": groups["length_km"].max().to_numpy(), "lat_start": starts["lat"].to_numpy(),
             "lon_start": starts["lon"].to_numpy(), "ivt_mean_kg_m_s": groups["ivt_mean_kg_m_s"].mean().to_numpy(),
             "ivt_max_kg_m_s": groups["ivt_max_kg_m_s"].max().to_numpy(),
+            "transport_mean_kg_s": groups["transport_kg_s"].mean().to_numpy(),
             "water_max_kg": groups["water_kg"].max().to_numpy()})
     for name in regions:
         table[f"landfall_{name}"] = groups[f"land_{name}"].max().to_numpy().astype(np.int64)

@@ -33,7 +33,7 @@ def _common(parser) -> None:
                              "32:50:230:245, western_europe 36:60:345:15, chile -45:-30:280:292; 'global' land is "
                              "always counted)")
     parser.add_argument("--box-deg", type=float, default=5.0, help="box size of the TC track and genesis densities")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
 def _inputs_help() -> str:
@@ -66,8 +66,8 @@ def climatology_parser(parser) -> None:
         "per file or year with --partial, then one --merge: the result is the same as one pass (tracks and ARs "
         "crossing a file boundary are joined).")
     parser.add_argument("masks", nargs="*", help=_inputs_help() + "; with --merge: partial sums files")
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--out", help="output directory of the statistics")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--out", help="output directory of the statistics (this or --partial is required)")
     group.add_argument("--partial", metavar="FILE.nc", help="write the partial sums of these masks to FILE.nc")
     parser.add_argument("--merge", action="store_true",
                         help="the inputs are partial sums files (of --partial): merge them and write --out")
@@ -143,7 +143,7 @@ def accumulate(files, settings, args, *, on_step=None, on_file_done=None):
     from events.reading import raw_file_of, read_steps
 
     accumulator = Accumulator(settings)
-    with tqdm(total=_count_steps(files), unit="step", desc="events", disable=args.no_progress,
+    with tqdm(total=_count_steps(files), unit="step", desc="events", disable=not args.progress,
               file=sys.stderr) as bar:
         for path in files:
             try:
@@ -215,6 +215,8 @@ def climatology_command(args) -> int:
     from inference.masks import history_line
 
     history = history_line("climseg climatology " + " ".join(sys.argv[2:]))
+    if not args.out and not args.partial:
+        raise CommandError("one of --out DIR (the statistics) or --partial FILE.nc (partial sums) is required")
     if args.merge:
         if args.partial or not args.masks:
             raise CommandError("--merge needs partial sums files as inputs and --out")

@@ -40,16 +40,16 @@ netCDF-4: dims ``lat``, ``lon`` (canonical), ``step``, ``candidate``, ``ar_recor
 ``first_ids``, ``last_ids`` (lat, lon) int32; ``land`` (lat, lon) int8; ``step_time`` (step) ISO strings;
 ``candidate_<column>`` (candidate) for the TC objects (``time`` ISO string, ``lat``, ``lon``, ``i``, ``j``,
 ``psl``, ``wind``, ``area_km2``, ``land_<region>``); ``ar_<column>`` (ar_record) for the AR records
-(``object_id`` file-local, ``time``, ``area_km2``, ``lat``, ``lon``, ``ivt_mean_kg_m_s``, ``ivt_max_kg_m_s``,
-``water_kg``, ``land_<region>``); global attributes ``climseg_partial_version = 1``, ``settings`` (JSON),
-``land_source``, ``sources`` (the mask files).
+(``object_id`` file-local, ``time``, ``area_km2``, ``lat``, ``lon``, ``length_km``, ``width_km``,
+``ivt_mean_kg_m_s``, ``ivt_max_kg_m_s``, ``transport_kg_s``, ``water_kg``, ``land_<region>``); global
+attributes ``climseg_partial_version = 1``, ``settings`` (JSON), ``land_source``, ``sources`` (the mask files), ``calendar`` (of the time stamps).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -57,7 +57,7 @@ import pandas as pd
 from events.ar_tracks import RECORD_COLUMNS, ARTracker, ar_object_table, land_flags, match_by_overlap
 from events.landmask import DEFAULT_REGIONS, Region, land_from_landfrac, land_mask, region_land_masks
 from events.objects import find_objects
-from events.tracks import CATEGORIES, TrackConfig, Tracker, candidates_from_objects, track_table
+from events.tracks import CATEGORIES, TrackConfig, Tracker, candidate_columns, track_table
 
 TC, AR = 1, 2
 PARTIAL_VERSION = 1
@@ -160,20 +160,19 @@ class Accumulator:
         self.ar_steps += ar
         self.tc_steps += tc
         area, lat, lon = self.grid.area_km2, self.grid.lat_deg, self.grid.lon_deg
-        labels, table = find_objects(tc, lat, lon, area, periodic=self.grid.periodic, fields=step.fields,
-                                     min_area_km2=self.settings.tc_min_area_km2)
-        candidates = candidates_from_objects(table, self.grid)
-        candidates.insert(0, "time", step.time)
-        for name, flags in land_flags(labels, len(table), self.regions).items():
+        labels, table, cells = find_objects(tc, lat, lon, area, periodic=self.grid.periodic, fields=step.fields,
+                                            min_area_km2=self.settings.tc_min_area_km2, as_frame=False)
+        candidates = {"time": np.full(len(table["lat"]), step.time, dtype=object),
+                      **candidate_columns(table, self.grid)}
+        for name, flags in land_flags(cells, self.regions).items():
             candidates[f"land_{name}"] = flags.astype(np.int8)
         self.candidates.append(candidates)
-        labels, table = find_objects(ar, lat, lon, area, periodic=self.grid.periodic, fields=step.fields,
-                                     min_area_km2=self.settings.ar_min_area_km2)
-        ids, region_ids = self.tracker.add(labels, len(table), area)
-        records = pd.DataFrame({"object_id": region_ids, "time": step.time, "area_km2": table["area_km2"],
-                                "lat": table["lat"], "lon": table["lon"], "ivt_mean_kg_m_s": table["ivt_mean_kg_m_s"],
-                                "ivt_max_kg_m_s": table["ivt_max_kg_m_s"], "water_kg": table["water_kg"]})
-        for name, flags in land_flags(labels, len(table), self.regions).items():
+        labels, table, cells = find_objects(ar, lat, lon, area, periodic=self.grid.periodic, fields=step.fields,
+                                            min_area_km2=self.settings.ar_min_area_km2, as_frame=False)
+        ids, region_ids = self.tracker.add(labels, len(table["lat"]), area)
+        records = {"object_id": region_ids, "time": np.full(len(region_ids), step.time, dtype=object),
+                   **{name: table[name] for name in RECORD_COLUMNS[2:]}}
+        for name, flags in land_flags(cells, self.regions).items():
             records[f"land_{name}"] = flags.astype(np.int8)
         self.records.append(records)
         if self.first_ids is None:
@@ -192,11 +191,15 @@ class Accumulator:
                        self.land_source, list(self.sources))
 
 
-def _concat(frames, columns) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    if not frames:
+def _concat(parts, columns) -> pd.DataFrame:
+    """One DataFrame of tables given as DataFrames or dicts of arrays (in order), with ``columns``."""
+    parts = [p for p in parts if len(p[columns[0]])]
+    if not parts:
         return pd.DataFrame({c: [] for c in columns})
-    return pd.concat(frames, ignore_index=True)[columns]
+    frame = pd.DataFrame({c: np.concatenate([np.asarray(p[c]) for p in parts]) for c in columns})
+    if "time" in frame:
+        frame["time"] = list(frame["time"])  # datetime objects, not numpy datetime64
+    return frame
 
 
 @dataclasses.dataclass(eq=False)
@@ -271,17 +274,17 @@ class Climatology:
                 r[f"tc_landfalls_{n}"] += int(track.get(f"land_{n}", pd.Series([0])).max() > 0)
         objects = self.ar_objects()
         for obj in objects.itertuples():
-            start = dt.datetime.fromisoformat(obj.start_time)
-            r = row((start.year, start.month))
+            year, month = _date_of(obj.start_time)[:2]
+            r = row((year, month))
             r["ar_objects"] += 1
             for n in names:
                 r[f"ar_landfalls_{n}"] += int(getattr(obj, f"landfall_{n}"))
         records = self.ar_records
         for n in names:
             if len(records):
-                days = {t.date() for t in records.loc[records[f"land_{n}"] > 0, "time"]}
-                for day in days:
-                    row((day.year, day.month))[f"ar_days_{n}"] += 1
+                days = {(t.year, t.month, t.day) for t in records.loc[records[f"land_{n}"] > 0, "time"]}
+                for year, month, _ in days:
+                    row((year, month))[f"ar_days_{n}"] += 1
         monthly = pd.DataFrame([{"year": y, "month": m, **v} for (y, m), v in sorted(rows.items())])
         yearly = monthly.drop(columns="month").groupby("year", as_index=False).sum()
         return yearly, monthly
@@ -350,12 +353,25 @@ def _areas(lat_deg, lon_deg):
     return cell_area_km2(lat_deg, lon_deg)
 
 
+def _calendar(times) -> str:
+    """The calendar of cftime datetimes ("standard" for Python datetimes)."""
+    return getattr(times[0], "calendar", "") or "standard" if len(times) else "standard"
+
+
 def _iso(times) -> np.ndarray:
     return np.array([t.isoformat() for t in times], dtype=object)
 
 
-def _from_iso(values) -> list:
-    return [dt.datetime.fromisoformat(str(v)) for v in values]
+def _date_of(text: str) -> tuple[int, ...]:
+    """Year, month, day[, hour, minute, second] of an ISO time stamp of any calendar (30 February included)."""
+    return tuple(int(v) for v in re.findall(r"-?\d+", str(text).replace("T", " ").replace("-", " ")))
+
+
+def _from_iso(values, calendar: str) -> list:
+    """cftime datetimes of ISO strings in ``calendar``."""
+    import cftime
+
+    return [cftime.datetime(*_date_of(v), calendar=calendar) for v in values]
 
 
 def write_partial(path, partial: Partial) -> None:
@@ -366,6 +382,7 @@ def write_partial(path, partial: Partial) -> None:
 
     with atomic_output(path, suffix=".nc.tmp") as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
         ds.setncatts({"title": "climseg climatology partial sums", "climseg_partial_version": PARTIAL_VERSION,
+                      "calendar": _calendar(partial.times),
                       "settings": partial.settings.to_json(), "land_source": partial.land_source,
                       "sources": json.dumps([str(s) for s in partial.sources])})
         for name, values in (("lat", partial.lat_deg), ("lon", partial.lon_deg)):
@@ -408,6 +425,7 @@ def read_partial(path) -> Partial:
             raise ValueError(f"{path}: not a climseg climatology partial sums file (version "
                              f"{PARTIAL_VERSION})")
         settings = ClimatologySettings.from_json(ds.settings)
+        calendar = ds.calendar
         frames = {}
         for prefix, dim in (("candidate", "candidate"), ("ar", "ar_record")):
             columns = {}
@@ -415,9 +433,9 @@ def read_partial(path) -> Partial:
                 if name.startswith(prefix + "_") and variable.dimensions == (dim,):
                     values = variable[:]
                     column = name[len(prefix) + 1:]
-                    columns[column] = _from_iso(values) if column == "time" else np.asarray(values)
+                    columns[column] = _from_iso(values, calendar) if column == "time" else np.asarray(values)
             frames[prefix] = pd.DataFrame(columns)
-        return Partial(np.asarray(ds["lat"][:]), np.asarray(ds["lon"][:]), _from_iso(ds["step_time"][:]),
+        return Partial(np.asarray(ds["lat"][:]), np.asarray(ds["lon"][:]), _from_iso(ds["step_time"][:], calendar),
                        np.asarray(ds["ar_steps"][:]), np.asarray(ds["tc_steps"][:]),
                        np.asarray(ds["land"][:]).astype(bool), frames["candidate"], frames["ar"],
                        np.asarray(ds["first_ids"][:]), np.asarray(ds["last_ids"][:]), settings, ds.land_source,

@@ -9,32 +9,86 @@ Columns of :func:`find_objects`' table (one row per object)
 -----------------------------------------------------------
 ``label`` (1..n, as in the label map), ``cells`` (number of grid cells), ``area_km2``, ``lat``, ``lon``
 (centroid, degrees north, degrees east in [0, 360)), ``row``, ``col`` (canonical row and column of the cell
-nearest the centroid), and from the raw fields, NaN when not given: ``psl_min_pa`` (minimum sea-level
+nearest the centroid), ``length_km`` (extent along the major axis of the region's area distribution in the
+plane tangent at the centroid, plus one cell), ``width_km`` (``area_km2 / length_km``), and from the raw fields,
+NaN when not given: ``psl_min_pa`` (minimum sea-level
 pressure), ``psl_min_lat``, ``psl_min_lon`` (where it is), ``wind_max_ms`` (maximum surface wind
 ``|UBOT, VBOT|``), ``tmq_mean_kg_m2`` (area-weighted mean precipitable water), ``water_kg`` (precipitable
 water held, the area integral of TMQ), ``ivt_mean_kg_m_s``, ``ivt_max_kg_m_s`` (IVT proxy ``TMQ * |U850,
-V850|``, :func:`labeling.ivt.ivt_proxy`).
+V850|``, :func:`labeling.ivt.ivt_proxy`), ``transport_kg_s`` (the vapour the object carries: area integral of IVT
+over its length, i.e. mean IVT times mean width, kg s-1).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
+from climseg.sphere import EARTH_RADIUS_KM, wrap_lon_deg
 from labeling.grid import label_regions
 
-COLUMNS = ("label", "cells", "area_km2", "lat", "lon", "row", "col", "psl_min_pa", "psl_min_lat", "psl_min_lon",
-           "wind_max_ms", "tmq_mean_kg_m2", "water_kg", "ivt_mean_kg_m_s", "ivt_max_kg_m_s")
+COLUMNS = ("label", "cells", "area_km2", "lat", "lon", "row", "col", "length_km", "width_km", "psl_min_pa",
+           "psl_min_lat", "psl_min_lon", "wind_max_ms", "tmq_mean_kg_m2", "water_kg", "ivt_mean_kg_m_s",
+           "ivt_max_kg_m_s", "transport_kg_s")
 
 
-def centroids_deg(labels, n, lat_deg, lon_deg, weights):
+class Cells:
+    """The labelled cells of a label map, grouped by label: per-region sums, minima and maxima cost O(cells inside).
+
+    Parameters
+    ----------
+    labels : ndarray int (lat, lon), 0 outside, 1..n inside (every label present)
+    n : int
+    """
+
+    def __init__(self, labels, n: int):
+        flat = labels.ravel()
+        self.index = np.flatnonzero(flat)  # (cells,) flat indices of the labelled cells
+        label = flat[self.index]
+        self.order = np.argsort(label, kind="stable")
+        self.label = label[self.order]
+        self.starts = np.searchsorted(self.label, np.arange(1, n + 1))
+        self.n = n
+        self.shape = labels.shape
+
+    def values(self, field) -> np.ndarray:
+        """The field's values at the labelled cells, grouped by label."""
+        return np.broadcast_to(field, self.shape).ravel()[self.index][self.order]
+
+    def sum(self, field) -> np.ndarray:
+        return np.add.reduceat(self.values(field).astype(np.float64), self.starts) if self.n else np.zeros(0)
+
+    def min(self, field) -> np.ndarray:
+        return np.minimum.reduceat(self.values(field), self.starts) if self.n else np.zeros(0)
+
+    def max(self, field) -> np.ndarray:
+        return np.maximum.reduceat(self.values(field), self.starts) if self.n else np.zeros(0)
+
+    def reduce(self, ufunc, grouped) -> np.ndarray:
+        """``ufunc.reduceat`` of values already grouped by label (:meth:`values`), one result per region."""
+        return ufunc.reduceat(grouped, self.starts) if self.n else np.zeros(0)
+
+    def argmin(self, field) -> np.ndarray:
+        """Flat index (into the (lat, lon) grid) of each region's minimum (the first one on ties)."""
+        return self.argmin_grouped(self.values(field))
+
+    def argmin_grouped(self, grouped) -> np.ndarray:
+        """:meth:`argmin` of values already grouped by label."""
+        order = np.lexsort((grouped, self.label))
+        return self.index[self.order][order[self.starts]]
+
+    def any(self, mask) -> np.ndarray:
+        """bool (n,): whether each region covers at least one cell of ``mask``."""
+        return np.maximum.reduceat(self.values(mask).astype(np.int8), self.starts) > 0 if self.n else \
+            np.zeros(0, bool)
+
+
+def centroids_deg(cells: Cells, lat_deg, lon_deg, weights):
     """Weighted centroids of labelled regions on the sphere.
 
     Parameters
     ----------
-    labels : ndarray (lat, lon) int, 0 outside, 1..n inside
-    n : int, number of regions
+    cells : Cells of the label map (lat, lon)
     lat_deg, lon_deg : ndarray (lat,), (lon,), degrees
     weights : ndarray (lat, lon), e.g. cell areas in km2
 
@@ -42,17 +96,44 @@ def centroids_deg(labels, n, lat_deg, lon_deg, weights):
     -------
     lat, lon : ndarray (n,), degrees (lon in [0, 360))
     """
-    phi = np.deg2rad(np.asarray(lat_deg, dtype=np.float64))[:, None]
-    lam = np.deg2rad(np.asarray(lon_deg, dtype=np.float64))[None, :]
-    flat = labels.ravel()
-    w = np.broadcast_to(weights, labels.shape).ravel()
-    sums = [np.bincount(flat, weights=w * np.broadcast_to(c, labels.shape).ravel(), minlength=n + 1)[1:]
-            for c in (np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi))]
-    x, y, z = sums
-    return np.rad2deg(np.arctan2(z, np.hypot(x, y))), np.rad2deg(np.arctan2(y, x)) % 360.0
+    rows, cols = np.divmod(cells.index[cells.order], cells.shape[1])
+    phi = np.deg2rad(np.asarray(lat_deg, dtype=np.float64))[rows]
+    lam = np.deg2rad(np.asarray(lon_deg, dtype=np.float64))[cols]
+    w = cells.values(weights).astype(np.float64)
+    x, y, z = (np.add.reduceat(w * c, cells.starts) for c in (np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam),
+                                                              np.sin(phi)))
+    return np.rad2deg(np.arctan2(z, np.hypot(x, y))), wrap_lon_deg(np.rad2deg(np.arctan2(y, x)))
 
 
-def find_objects(mask, lat_deg, lon_deg, area_km2, *, periodic: bool, fields=None, min_area_km2: float = 0.0):
+def lengths_km(cells: Cells, lat_deg, lon_deg, area_km2, centre_lat_deg, centre_lon_deg) -> np.ndarray:
+    """Length (km) of each region: its extent along the major axis of its area distribution, plus one cell.
+
+    The cells are projected onto the plane tangent to the sphere at the region's centroid (x east, y north, km);
+    the major axis is the principal axis of the area-weighted second moments; one cell (the square root of the
+    mean cell area) is added so that a single cell is one cell long.
+    """
+    rows, cols = np.divmod(cells.index[cells.order], cells.shape[1])
+    phi = np.deg2rad(np.asarray(lat_deg, dtype=np.float64))[rows]
+    lam = np.deg2rad(np.asarray(lon_deg, dtype=np.float64))[cols]
+    group = cells.label - 1
+    phi0 = np.deg2rad(np.asarray(centre_lat_deg, dtype=np.float64))[group]
+    lam0 = np.deg2rad(np.asarray(centre_lon_deg, dtype=np.float64))[group]
+    x = EARTH_RADIUS_KM * np.cos(phi) * np.sin(lam - lam0)
+    y = EARTH_RADIUS_KM * (np.sin(phi) * np.cos(phi0) - np.cos(phi) * np.sin(phi0) * np.cos(lam - lam0))
+    w = cells.values(area_km2).astype(np.float64)
+    sw = np.add.reduceat(w, cells.starts)
+    mx, my = (np.add.reduceat(w * v, cells.starts) / sw for v in (x, y))
+    dx, dy = x - mx[group], y - my[group]
+    sxx, syy, sxy = (np.add.reduceat(w * v, cells.starts) for v in (dx * dx, dy * dy, dx * dy))
+    theta = 0.5 * np.arctan2(2 * sxy, sxx - syy)[group]
+    along = dx * np.cos(theta) + dy * np.sin(theta)
+    extent = np.maximum.reduceat(along, cells.starts) - np.minimum.reduceat(along, cells.starts)
+    counts = np.diff(np.append(cells.starts, cells.label.size))
+    return extent + np.sqrt(sw / counts)
+
+
+def find_objects(mask, lat_deg, lon_deg, area_km2, *, periodic: bool, fields=None, min_area_km2: float = 0.0,
+                 as_frame: bool = True):
     """Connected regions of a boolean mask and their properties.
 
     Parameters
@@ -67,58 +148,61 @@ def find_objects(mask, lat_deg, lon_deg, area_km2, *, periodic: bool, fields=Non
         properties of the missing ones are NaN.
     min_area_km2 : float
         Regions smaller than this are dropped (their cells get label 0).
+    as_frame : bool
+        Return the table as a DataFrame; False: a dict of arrays (no pandas overhead per time step).
 
     Returns
     -------
     labels : ndarray int32 (lat, lon), 0 outside, 1..n inside (consecutive, in the table's order)
-    table : pandas.DataFrame, one row per region, columns :data:`COLUMNS` (see the module notes)
+    table : pandas.DataFrame (or dict of arrays), one row per region, columns :data:`COLUMNS` (module notes)
+    cells : Cells of ``labels`` (for further per-region reductions)
     """
     labels, n = label_regions(mask, periodic=periodic)
     area = np.asarray(area_km2, dtype=np.float64)
+    cells = Cells(labels, n)
     if n and min_area_km2 > 0:
-        region_area = np.bincount(labels.ravel(), weights=np.broadcast_to(area, labels.shape).ravel(),
-                                  minlength=n + 1)
-        keep = region_area >= min_area_km2
-        keep[0] = False
+        keep = np.concatenate([[False], cells.sum(area) >= min_area_km2])
         lookup = np.zeros(n + 1, np.int32)
         lookup[keep] = np.arange(1, keep.sum() + 1, dtype=np.int32)
         labels, n = lookup[labels], int(keep.sum())
+        cells = Cells(labels, n)
     table = {name: np.full(n, np.nan) for name in COLUMNS}
     table["label"] = np.arange(1, n + 1)
+    table["cells"] = table["row"] = table["col"] = np.zeros(n, np.int64)
     if n == 0:
-        return labels, pd.DataFrame(table, columns=list(COLUMNS))
-    flat = labels.ravel()
-    table["cells"] = np.bincount(flat, minlength=n + 1)[1:]
-    table["area_km2"] = np.bincount(flat, weights=np.broadcast_to(area, labels.shape).ravel(), minlength=n + 1)[1:]
-    table["lat"], table["lon"] = centroids_deg(labels, n, lat_deg, lon_deg, area)
+        return labels, pd.DataFrame(table, columns=list(COLUMNS)) if as_frame else table, cells
+    table["cells"] = np.diff(np.append(cells.starts, cells.label.size)).astype(np.int64)
+    table["area_km2"] = cells.sum(area)
+    table["lat"], table["lon"] = centroids_deg(cells, lat_deg, lon_deg, area)
     table["row"], table["col"] = nearest_cell(table["lat"], table["lon"], lat_deg, lon_deg)
-    index = np.arange(1, n + 1)
+    table["length_km"] = lengths_km(cells, lat_deg, lon_deg, area, table["lat"], table["lon"])
+    table["width_km"] = table["area_km2"] / table["length_km"]
     fields = fields or {}
-    lat2d = np.broadcast_to(np.asarray(lat_deg, dtype=np.float64)[:, None], labels.shape)
-    lon2d = np.broadcast_to(np.asarray(lon_deg, dtype=np.float64)[None, :], labels.shape)
-    if "PSL" in fields:
-        psl = np.where(np.isfinite(fields["PSL"]), fields["PSL"], np.inf)
-        table["psl_min_pa"] = ndimage.minimum(psl, labels, index)
-        where = ndimage.minimum_position(psl, labels, index)
-        table["psl_min_lat"] = [lat2d[p] for p in where]
-        table["psl_min_lon"] = [lon2d[p] for p in where]
+    grouped = {name: cells.values(values).astype(np.float64) for name, values in fields.items()
+               if name in ("PSL", "UBOT", "VBOT", "TMQ", "U850", "V850")}  # the labelled cells only
+    if "PSL" in grouped:
+        psl = np.where(np.isfinite(grouped["PSL"]), grouped["PSL"], np.inf)
+        table["psl_min_pa"] = cells.reduce(np.minimum, psl)
+        rows, cols = np.divmod(cells.argmin_grouped(psl), labels.shape[1])
+        table["psl_min_lat"] = np.asarray(lat_deg, dtype=np.float64)[rows]
+        table["psl_min_lon"] = np.asarray(lon_deg, dtype=np.float64)[cols]
         table["psl_min_pa"][~np.isfinite(table["psl_min_pa"])] = np.nan
-    if "UBOT" in fields and "VBOT" in fields:
-        wind = np.hypot(fields["UBOT"], fields["VBOT"])
-        table["wind_max_ms"] = ndimage.maximum(np.where(np.isfinite(wind), wind, -np.inf), labels, index)
+    if "UBOT" in grouped and "VBOT" in grouped:
+        wind = np.hypot(grouped["UBOT"], grouped["VBOT"])
+        table["wind_max_ms"] = cells.reduce(np.maximum, np.where(np.isfinite(wind), wind, -np.inf))
         table["wind_max_ms"][~np.isfinite(table["wind_max_ms"])] = np.nan
-    if "TMQ" in fields:
-        tmq = np.nan_to_num(np.asarray(fields["TMQ"], dtype=np.float64))
-        water = np.bincount(flat, weights=(tmq * area).ravel(), minlength=n + 1)[1:]
+    if "TMQ" in grouped:
+        tmq = np.nan_to_num(grouped["TMQ"])
+        cell_area = cells.values(area)
+        water = cells.reduce(np.add, tmq * cell_area)
         table["tmq_mean_kg_m2"] = water / table["area_km2"]
         table["water_kg"] = water * 1e6  # kg m-2 * km2
-        if "U850" in fields and "V850" in fields:
-            ivt = tmq * np.nan_to_num(np.hypot(fields["U850"], fields["V850"]))
-            table["ivt_mean_kg_m_s"] = np.bincount(flat, weights=(ivt * area).ravel(),
-                                                   minlength=n + 1)[1:] / table["area_km2"]
-            table["ivt_max_kg_m_s"] = ndimage.maximum(ivt, labels, index)
-    frame = pd.DataFrame(table, columns=list(COLUMNS))
-    return labels, frame.astype({"label": np.int64, "cells": np.int64, "row": np.int64, "col": np.int64})
+        if "U850" in grouped and "V850" in grouped:
+            ivt = tmq * np.nan_to_num(np.hypot(grouped["U850"], grouped["V850"]))
+            table["ivt_mean_kg_m_s"] = cells.reduce(np.add, ivt * cell_area) / table["area_km2"]
+            table["ivt_max_kg_m_s"] = cells.reduce(np.maximum, ivt)
+            table["transport_kg_s"] = table["ivt_mean_kg_m_s"] * table["width_km"] * 1e3  # kg m-1 s-1 * m
+    return labels, pd.DataFrame(table, columns=list(COLUMNS)) if as_frame else table, cells
 
 
 def nearest_cell(lat_points, lon_points, lat_deg, lon_deg):

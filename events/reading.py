@@ -10,7 +10,6 @@ memory at a time.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from pathlib import Path
 from typing import Iterator
 
@@ -19,8 +18,8 @@ import numpy as np
 from labeling.grid import cell_area_km2, is_periodic
 from labeling.reading import canonical_grid
 
-RAW_FIELDS = ("PSL", "UBOT", "VBOT", "TMQ", "U850", "V850")
-"""Raw variables the object properties use (any missing one leaves its properties NaN)."""
+RAW_FIELDS = ("PSL", "UBOT", "VBOT", "TMQ", "U850", "V850", "LANDFRAC")
+"""Raw variables the object properties (and the land mask) use; any missing one leaves its properties NaN."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -46,8 +45,8 @@ class Grid:
         return cls(lat, lon, lat_order, lon_order, np.ascontiguousarray(cell_area_km2(lat, lon)), is_periodic(lon))
 
     def canonical(self, field: np.ndarray) -> np.ndarray:
-        """``field`` (..., lat, lon) in the file's order -> canonical order."""
-        return field[..., self.lat_order, :][..., self.lon_order]
+        """``field`` (..., lat, lon) in the file's order -> canonical order (C-contiguous)."""
+        return np.ascontiguousarray(field[..., self.lat_order, :][..., self.lon_order])
 
     def same_as(self, other: "Grid") -> bool:
         return (self.lat_deg.shape == other.lat_deg.shape and self.lon_deg.shape == other.lon_deg.shape
@@ -58,18 +57,15 @@ class Grid:
 class Step:
     """One time step of a mask file."""
 
-    time: dt.datetime
-    """Time stamp (calendar-naive: year, month, day, hour as in the file)."""
+    time: object
+    """Time stamp, a ``cftime`` datetime in the file's calendar (``noleap`` for CAM5: 28 February + 3 h is
+    1 March, in every year); ``year``, ``month``, ``day``, ``hour``, ``isoformat()``, differences as timedelta."""
     index: int
     """Index on the file's time axis."""
     classes: np.ndarray
     """int8 (lat, lon), canonical order: 0 background, 1 TC, 2 AR."""
     fields: dict
     """Raw variables (lat, lon) float32, canonical order, NaN where missing; empty without a raw file."""
-
-
-def _naive(times) -> list[dt.datetime]:
-    return [dt.datetime(t.year, t.month, t.day, t.hour, t.minute, t.second) for t in times]
 
 
 def mask_grid(path) -> Grid:
@@ -81,7 +77,7 @@ def mask_grid(path) -> Grid:
 
 
 def raw_file_of(mask_path, raw_dir=None) -> Path | None:
-    """The raw input of a mask file: ``raw_dir/<input name>`` or its ``climseg_input_file`` attribute; None if absent."""
+    """The raw input of a mask file: ``raw_dir/<input name>`` or its ``climseg_input_file``; None if absent."""
     import netCDF4
 
     with netCDF4.Dataset(mask_path) as ds:
@@ -113,7 +109,7 @@ def read_steps(path, *, raw_path=None, fields=RAW_FIELDS) -> Iterator[tuple[Grid
         if "class" not in masks.variables:
             raise ValueError(f"{path}: not a mask file (no variable 'class')")
         grid = Grid.from_coordinates(masks["lat"].values, masks["lon"].values)
-        times = _naive(masks["time"].values)
+        times = list(masks["time"].values)  # cftime objects: differences follow the file's calendar
         raw = xr.open_dataset(raw_path, decode_times=times_coder) if raw_path is not None else None
         try:
             present = []
@@ -130,14 +126,3 @@ def read_steps(path, *, raw_path=None, fields=RAW_FIELDS) -> Iterator[tuple[Grid
         finally:
             if raw is not None:
                 raw.close()
-
-
-def read_files(paths, *, raw_dir=None, use_raw=True, fields=RAW_FIELDS) -> Iterator[tuple[Path, Grid, Step]]:
-    """Yield ``(mask_path, grid, step)`` over several mask files in the order given (sort them by time).
-
-    With ``use_raw``, each file's raw input (:func:`raw_file_of`) is read beside it when it exists.
-    """
-    for path in paths:
-        raw_path = raw_file_of(path, raw_dir) if use_raw else None
-        for grid, step in read_steps(path, raw_path=raw_path, fields=fields):
-            yield Path(path), grid, step

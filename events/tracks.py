@@ -47,7 +47,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from climseg.sphere import EARTH_RADIUS_KM, great_circle_km
+from climseg.sphere import EARTH_RADIUS_KM, great_circle_km, wrap_lon_deg
 
 CSV_COLUMNS = ("track_id", "year", "month", "day", "hour", "i", "j", "lon", "lat", "psl", "wind", "area_km2")
 """Columns of the track file: TempestExtremes' ``track_id, year, month, day, hour, i, j`` then the nodes'."""
@@ -139,23 +139,28 @@ class Tracker:
         records = candidates.to_dict("records")
         taken = np.zeros(len(records), bool)
         if records and self._open:
-            tree = cKDTree(_unit(candidates["lat"].to_numpy(float), candidates["lon"].to_numpy(float)))
-            pairs = []
-            for k, track in enumerate(self._open):
-                hours = (time - track.last_time).total_seconds() / 3600.0
-                reach_km = self.config.max_speed_km_per_day * hours / 24.0
-                for c in tree.query_ball_point(_unit(track.lat, track.lon), _chord(reach_km) * (1 + 1e-9)):
-                    distance = float(great_circle_km(track.lat, track.lon, records[c]["lat"], records[c]["lon"]))
-                    if distance <= reach_km:
-                        pairs.append((distance, k, c))
+            lat = candidates["lat"].to_numpy(float)
+            lon = candidates["lon"].to_numpy(float)
+            track_lat = np.array([track.lat for track in self._open])
+            track_lon = np.array([track.lon for track in self._open])
+            hours = np.array([(time - track.last_time).total_seconds() / 3600.0 for track in self._open])
+            reach_km = self.config.max_speed_km_per_day * hours / 24.0
+            tree = cKDTree(_unit(lat, lon))
+            near = tree.query_ball_point(_unit(track_lat, track_lon), [_chord(r) * (1 + 1e-9) for r in reach_km])
+            k = np.repeat(np.arange(len(self._open)), [len(n) for n in near])
+            c = np.concatenate([np.asarray(n, dtype=np.int64) for n in near]) if k.size else np.zeros(0, np.int64)
+            distance = great_circle_km(track_lat[k], track_lon[k], lat[c], lon[c])
+            within = distance <= reach_km[k]
+            k, c, distance = k[within], c[within], distance[within]
             continued = np.zeros(len(self._open), bool)
-            for _, k, c in sorted(pairs):
-                if continued[k] or taken[c]:
+            for pair in np.lexsort((c, k, distance)):  # by distance, ties by track then candidate
+                track_index, candidate = int(k[pair]), int(c[pair])
+                if continued[track_index] or taken[candidate]:
                     continue
-                continued[k] = taken[c] = True
-                track = self._open[k]
-                track.points.append({"time": time, **records[c]})
-                track.last_time, track.lat, track.lon = time, records[c]["lat"], records[c]["lon"]
+                continued[track_index] = taken[candidate] = True
+                track = self._open[track_index]
+                track.points.append({"time": time, **records[candidate]})
+                track.last_time, track.lat, track.lon = time, records[candidate]["lat"], records[candidate]["lon"]
         for c in np.nonzero(~taken)[0]:
             record = records[c]
             self._open.append(_Open([{"time": time, **record}], time, record["lat"], record["lon"]))
@@ -197,7 +202,7 @@ def tracks_frame(tracks) -> pd.DataFrame:
             "day": [t.day for t in times], "hour": [t.hour for t in times],
             "i": track.get("i", pd.Series(-1, index=track.index)).astype(int),
             "j": track.get("j", pd.Series(-1, index=track.index)).astype(int),
-            "lon": track["lon"].astype(float) % 360.0, "lat": track["lat"].astype(float),
+            "lon": wrap_lon_deg(track["lon"].to_numpy(float)), "lat": track["lat"].astype(float),
             "psl": track.get("psl", pd.Series(np.nan, index=track.index)).astype(float),
             "wind": track.get("wind", pd.Series(np.nan, index=track.index)).astype(float),
             "area_km2": track.get("area_km2", pd.Series(np.nan, index=track.index)).astype(float)}))
@@ -266,7 +271,7 @@ def track_table(tracks) -> pd.DataFrame:
         wind_max = float(np.nanmax(wind)) if np.isfinite(wind).any() else float("nan")
         rows.append({
             "track_id": track_id, "genesis_time": times[0].isoformat(), "genesis_lat": lat[0],
-            "genesis_lon": lon[0] % 360.0, "end_time": times[-1].isoformat(),
+            "genesis_lon": float(wrap_lon_deg(lon[0])), "end_time": times[-1].isoformat(),
             "lifetime_hours": (times[-1] - times[0]).total_seconds() / 3600.0, "points": len(track),
             "distance_km": float(np.sum(great_circle_km(lat[:-1], lon[:-1], lat[1:], lon[1:]))),
             "psl_min_pa": float(np.nanmin(psl)) if np.isfinite(psl).any() else float("nan"),
@@ -283,14 +288,13 @@ def write_track_table(path, tracks) -> None:
         track_table(tracks).to_csv(tmp, index=False)
 
 
-def candidates_from_objects(table: pd.DataFrame, grid) -> pd.DataFrame:
+def candidate_columns(table, grid) -> dict:
     """Track candidates of an objects table (:func:`events.objects.find_objects`) on a ``events.reading.Grid``.
 
     Columns ``lat``, ``lon``, ``i``, ``j`` (the file's own longitude and latitude index), ``psl``, ``wind``,
-    ``area_km2``.
+    ``area_km2``, as a dict of arrays (``pandas.DataFrame(...)`` makes it a table).
     """
-    return pd.DataFrame({
-        "lat": table["lat"].to_numpy(float), "lon": table["lon"].to_numpy(float),
-        "i": grid.lon_order[table["col"].to_numpy(int)], "j": grid.lat_order[table["row"].to_numpy(int)],
-        "psl": table["psl_min_pa"].to_numpy(float), "wind": table["wind_max_ms"].to_numpy(float),
-        "area_km2": table["area_km2"].to_numpy(float)})
+    return {"lat": np.asarray(table["lat"], float), "lon": np.asarray(table["lon"], float),
+            "i": grid.lon_order[np.asarray(table["col"], int)], "j": grid.lat_order[np.asarray(table["row"], int)],
+            "psl": np.asarray(table["psl_min_pa"], float), "wind": np.asarray(table["wind_max_ms"], float),
+            "area_km2": np.asarray(table["area_km2"], float)}

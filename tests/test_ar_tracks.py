@@ -3,6 +3,7 @@
 import numpy as np
 
 from events.ar_tracks import ARTracker, ar_object_table, land_flags, match_by_overlap, to_file_order
+from events.objects import Cells
 from events.reading import Grid
 
 AREA = np.ones((6, 10))
@@ -44,7 +45,7 @@ def test_land_flags_and_object_table():
     labels = _labels((slice(0, 2), slice(0, 2)), (slice(4, 6), slice(4, 6)))
     land = np.zeros((6, 10), bool)
     land[5, 5] = True
-    flags = land_flags(labels, 2, {"global": land})
+    flags = land_flags(Cells(labels, 2), {"global": land})
     assert list(flags["global"]) == [False, True]
     import datetime as dt
 
@@ -54,11 +55,13 @@ def test_land_flags_and_object_table():
     records = pd.DataFrame({"object_id": [1, 1, 2], "time": [t0, t0 + dt.timedelta(hours=3), t0],
                             "area_km2": [1.0, 3.0, 2.0], "lat": [40.0, 41.0, -40.0], "lon": [200.0, 201.0, 10.0],
                             "ivt_mean_kg_m_s": [300.0, 500.0, np.nan], "ivt_max_kg_m_s": [600.0, 700.0, np.nan],
-                            "water_kg": [1.0, 2.0, np.nan], "land_global": [0, 1, 0]})
+                            "water_kg": [1.0, 2.0, np.nan], "land_global": [0, 1, 0], "length_km": [10.0, 30.0, 5.0],
+                            "width_km": [1.0, 1.0, 1.0], "transport_kg_s": [3e8, 5e8, np.nan]})
     table = ar_object_table(records, ["global"])
     assert list(table.duration_hours) == [3.0, 0.0] and list(table.steps) == [2, 1]
     assert list(table.area_max_km2) == [3.0, 2.0] and list(table.ivt_mean_kg_m_s[:1]) == [400.0]
     assert list(table.landfall_global) == [1, 0] and table.lat_start[0] == 40.0
+    assert list(table.length_max_km) == [30.0, 5.0] and table.transport_mean_kg_s[0] == 4e8
 
 
 def test_to_file_order_inverts_the_canonical_order():

@@ -22,6 +22,11 @@ GRID = (192, 288)  # 0.94 x 1.25 degrees: a cell is about 105 x 135 km at 15 deg
 DAYS = 4
 
 
+def _nearest(tracks, truth):
+    """The track starting nearest to the planted one (degrees, longitude wrapped)."""
+    return min(tracks, key=lambda t: abs(t.lat[0] - truth.lat[0]) + abs((t.lon[0] - truth.lon[0] + 180) % 360 - 180))
+
+
 def write_truth_masks(raw_dir, out_dir):
     """Mask files (format of climseg export) holding the truth masks of generated data; TC wins over AR."""
     out_dir.mkdir()
@@ -55,7 +60,7 @@ def test_tracks_recover_the_planted_ones(run):
     assert len(found) == len(planted) == 13
     step = dt.timedelta(hours=3)
     for truth in planted:
-        track = min(found, key=lambda t: abs(t.lat[0] - truth.lat[0]) + abs((t.lon[0] - truth.lon[0] + 180) % 360 - 180))
+        track = _nearest(found, truth)
         assert abs(track.time.iloc[0] - truth.time.iloc[0]) <= step  # genesis within one step
         assert abs((track.time.iloc[-1] - track.time.iloc[0]) - (truth.time.iloc[-1] - truth.time.iloc[0])) <= step
         both = track.merge(truth, on="time", suffixes=("", "_truth"))
@@ -153,6 +158,12 @@ def test_errors_are_one_line(run, tmp_path, capsys):
     assert "not a climseg climatology partial sums file" in capsys.readouterr().err
     assert main(["track", str(masks[0]), "--out", str(tmp_path), "--region", "bad:1:2"]) == 2
     assert "NAME:LAT_MIN:LAT_MAX:LON_MIN:LON_MAX" in capsys.readouterr().err
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "a.climseg.nc").write_bytes(b"")
+    (mixed / "a.labels.nc").write_bytes(b"")
+    assert main(["track", str(mixed), "--out", str(tmp_path)]) == 2
+    assert "both network (*.climseg.nc) and heuristic (*.labels.nc)" in capsys.readouterr().err
 
 
 def test_heuristic_labels_give_the_planted_tracks(run, tmp_path):
@@ -164,7 +175,7 @@ def test_heuristic_labels_give_the_planted_tracks(run, tmp_path):
     planted = read_tracks(root / "raw" / "demo.truth.tracks.csv")
     assert len(found) == len(planted)  # measured: all 13, genesis and end at the planted steps
     for truth in planted:
-        track = min(found, key=lambda t: abs(t.lat[0] - truth.lat[0]) + abs((t.lon[0] - truth.lon[0] + 180) % 360 - 180))
+        track = _nearest(found, truth)
         assert abs(track.time.iloc[0] - truth.time.iloc[0]) <= dt.timedelta(hours=3)
         assert abs(len(track) - len(truth)) <= 1
         both = track.merge(truth, on="time", suffixes=("", "_truth"))
@@ -177,3 +188,61 @@ def test_heuristic_labels_give_the_planted_tracks(run, tmp_path):
     objects = pd.read_csv(tmp_path / "tracks" / "ar_objects.csv")
     assert len(objects) == 3 and objects[["landfall_us_west_coast", "landfall_western_europe",
                                           "landfall_chile"]].sum().tolist() == [1, 1, 1]
+
+
+def test_the_input_landfrac_is_the_land_mask(tmp_path):
+    """A raw file with LANDFRAC: land where it is >= 0.5, whatever the real coastline; landfall follows it."""
+    from events.climatology import Accumulator
+    from events.reading import read_steps
+
+    lat = np.linspace(-90.0, 90.0, 19)  # 10 degrees
+    lon = np.arange(36) * 10.0
+    time = xr.DataArray(np.arange(2) / 8.0, dims="time", attrs={"units": "days since 2001-01-01",
+                                                                 "calendar": "noleap"})
+    landfrac = np.zeros((2, 19, 36), np.float32)
+    landfrac[:, 13, 24] = 0.7  # one "island" at 40 N, 240 E: inside the US West Coast box
+    raw = xr.Dataset({"LANDFRAC": (("time", "lat", "lon"), landfrac)},
+                     coords={"time": time, "lat": ("lat", lat, {"units": "degrees_north"}),
+                             "lon": ("lon", lon, {"units": "degrees_east"})})
+    raw.to_netcdf(tmp_path / "raw.nc")
+    classes = np.zeros((2, 19, 36), np.int8)
+    classes[:, 12:15, 22:26] = 2  # an AR over the island at both steps
+    with mask_file(tmp_path / "m.labels.nc", read_source_coordinates(tmp_path / "raw.nc"), mask_source=HEURISTIC,
+                   source="test", history="", title="t", input_file=tmp_path / "raw.nc") as masks:
+        masks.write(0, classes)
+    accumulator = Accumulator()
+    for grid, step in read_steps(tmp_path / "m.labels.nc", raw_path=tmp_path / "raw.nc"):
+        accumulator.add(grid, step, source="m.labels.nc")
+    result = merge([accumulator.partial()])
+    assert result.partial.land.sum() == 1 and result.partial.land[13, 24]
+    assert result.partial.land_source.startswith("LANDFRAC of")
+    objects = result.ar_objects()
+    assert len(objects) == 1 and objects.landfall_us_west_coast[0] == 1 and objects.landfall_chile[0] == 0
+    yearly, _ = result.tables()
+    assert yearly.ar_days_us_west_coast[0] == 1 and yearly.ar_landfalls_global[0] == 1
+
+
+def test_tc_landfall_equals_the_truth(run):
+    """A planted TC makes landfall when its truth mask (cells within its gale radius) covers land."""
+    from climseg.sphere import great_circle_km
+
+    root, _, truths = run
+    lat, lon = truths[0].lat_deg, truths[0].lon_deg
+    regions = region_land_masks(land_mask(lat, lon), lat, lon, DEFAULT_REGIONS)
+    landfalls = {name: set() for name in regions}
+    for truth in truths:
+        for tc in truth.tcs:
+            disc = great_circle_km(lat[:, None], lon[None, :], tc.lat_deg, tc.lon_deg) <= tc.radius_km
+            footprint = disc & truth.tc_mask[tc.step]
+            for name, land in regions.items():
+                if (footprint & land).any():
+                    landfalls[name].add(tc.track_id)
+    yearly = pd.read_csv(root / "climatology" / "climatology_yearly.csv")
+    assert len(landfalls["global"]) == 3  # measured with seed 1: 3 of the 13 planted storms reach land
+    for name in regions:
+        assert yearly[f"tc_landfalls_{name}"][0] == len(landfalls[name]), name
+
+
+def test_climatology_needs_out_or_partial(tmp_path, capsys):
+    assert main(["climatology", str(tmp_path)]) == 2
+    assert "one of --out DIR (the statistics) or --partial FILE.nc" in capsys.readouterr().err

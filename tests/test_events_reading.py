@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from events.reading import read_steps
+from events.reading import mask_grid, raw_file_of, read_steps
 from inference.masks import HEURISTIC, Coordinate, mask_file
 
 
@@ -30,6 +30,12 @@ def test_flipped_file_comes_out_canonical_with_indices_back_to_the_file(tmp_path
     row, col = np.argwhere(canonical == 1)[0]
     assert (grid.lat_deg[row], grid.lon_deg[col]) == (45.0, 315.0)
     assert (grid.lat_order[row], grid.lon_order[col]) == (0, 1)  # j, i in the file
+    assert mask_grid(tmp_path / "m.labels.nc").same_as(grid)
+    assert raw_file_of(tmp_path / "m.labels.nc") is None  # its raw input does not exist
+    (tmp_path / "raw.nc").write_bytes(b"")
+    assert raw_file_of(tmp_path / "m.labels.nc") == tmp_path / "raw.nc"
+    (tmp_path / "elsewhere").mkdir()
+    assert raw_file_of(tmp_path / "m.labels.nc", tmp_path / "elsewhere") is None
 
 
 def test_raw_file_of_another_grid_is_refused(tmp_path):

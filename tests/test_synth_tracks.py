@@ -83,3 +83,12 @@ def test_truth_files_of_older_versions_still_read(tmp_path):
         del f["tc/track_id"], f["ar/track_id"]
     truth = synth.read_truth(truth_path)
     assert {tc.track_id for tc in truth.tcs} == {-1} and truth.ar_track_id is None
+
+
+def test_one_day_events_beside_the_tracked_ones_on_request(tmp_path):
+    assert main(["synth", "--out", str(tmp_path), "--days", "1", "--lat", "48", "--lon", "72", "--tracks",
+                 "--tracks-per-basin", "1", "--ars-per-region", "0", "--tcs", "2", "--ars", "1"]) == 0
+    truth = synth.read_truth(next(tmp_path.glob("*.truth.h5")))
+    one_day = {tc.id for tc in truth.tcs if tc.track_id < 0}
+    assert len(one_day) == 2 and {ar.id for ar in truth.ars if ar.track_id < 0} == {0}
+    assert truth.ar_track_id is None  # no tracked ARs asked for

@@ -104,3 +104,34 @@ def test_table_category_ace_distance():
     assert np.isnan(accumulated_cyclone_energy(times, np.full(17, np.nan)))
     assert [saffir_simpson(w) for w in (10, 18, 33, 43, 50, 58, 70, np.nan)] == \
         ["TD", "TS", "1", "2", "3", "4", "5", ""]
+
+
+def test_a_track_over_28_february_of_a_noleap_calendar_stays_one_track():
+    import cftime
+
+    start = cftime.DatetimeNoLeap(2000, 2, 27)  # 2000 is a leap year of the real calendar, not of CAM5's
+    steps = [(start + k * STEP, _step([(15.0, 300.0 - 0.3 * k, 98000.0, 30.0)])) for k in range(24)]
+    tracks = link_tracks(steps, TrackConfig(max_gap_steps=0))
+    assert len(tracks) == 1 and len(tracks[0]) == 24
+    assert str(tracks[0].time.iloc[-1]) == "2000-03-01 21:00:00"
+    table = track_table(tracks)
+    assert table.lifetime_hours[0] == 69.0 and table.end_time[0] == "2000-03-01T21:00:00"
+
+
+def test_merge_continues_the_nearer_track_and_ends_the_other():
+    steps = [(T0 + k * STEP, _step([(20.0, 100.0 + 0.5 * k, 99000.0, 25.0), (20.0, 104.0 - 0.5 * k, 99000, 25.0)]))
+             for k in range(4)]  # two storms approaching: 101.5 and 102.5 at step 3
+    steps.append((T0 + 4 * STEP, _step([(20.0, 101.9, 99000.0, 25.0)])))  # one storm: 0.4 and 0.6 degrees away
+    steps.append((T0 + 5 * STEP, _step([(20.0, 102.0, 99000.0, 25.0)])))
+    tracks = link_tracks(steps, TrackConfig(min_duration_hours=0, max_gap_steps=0))
+    assert sorted(len(t) for t in tracks) == [4, 6]
+    merged = max(tracks, key=len)
+    assert merged.lon.iloc[0] == 100.0  # the western storm was nearer: its track goes on
+
+
+def test_minimum_wind_drops_weak_tracks_but_not_those_of_unknown_wind():
+    weak = [(T0 + k * STEP, _step([(15.0, 300.0 - 0.3 * k, 100500.0, 15.0)])) for k in range(17)]
+    unknown = [(T0 + k * STEP, _step([(15.0, 300.0 - 0.3 * k, np.nan, np.nan)])) for k in range(17)]
+    assert link_tracks(weak, TrackConfig(min_wind_ms=17.0)) == []
+    assert len(link_tracks(weak, TrackConfig())) == 1
+    assert len(link_tracks(unknown, TrackConfig(min_wind_ms=17.0))) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 from pathlib import Path
 
@@ -25,9 +26,9 @@ def synth_parser(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--plev", action="store_true", help="also write Q, U, V on pressure levels (true IVT)")
     parser.add_argument("--case", default="synth", help="case name, the start of the file names")
-    parser.add_argument("--tcs", type=int, default=None,
+    parser.add_argument("--tcs", type=int, default=argparse.SUPPRESS,
                         help="random tropical cyclones per day, each living one day (default 4; 0 with --tracks)")
-    parser.add_argument("--ars", type=int, default=None,
+    parser.add_argument("--ars", type=int, default=argparse.SUPPRESS,
                         help="random atmospheric rivers per day, each living one day (default 4; 0 with --tracks)")
     parser.add_argument("--tracks", action="store_true",
                         help="also plant events that live 2.5-4.5 days along known tracks: TCs in each of six "
@@ -66,8 +67,7 @@ def synth_command(args) -> int:
         tracked_tcs, tracked_ars = plan_tracked_events(args.seed, start, args.days, per_basin=args.tracks_per_basin,
                                                        per_region=args.ars_per_region) if args.tracks else ((), ())
         config = SynthConfig(n_lat=args.lat, n_lon=args.lon, seed=args.seed,
-                             n_tcs=default_count if args.tcs is None else args.tcs,
-                             n_ars=default_count if args.ars is None else args.ars,
+                             n_tcs=getattr(args, "tcs", default_count), n_ars=getattr(args, "ars", default_count),
                              with_plev=args.plev, case=args.case, start_date=start, tracked_tcs=tracked_tcs,
                              tracked_ars=tracked_ars)
     except ValueError as error:
