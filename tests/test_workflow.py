@@ -269,7 +269,9 @@ def test_editing_a_labelling_parameter_reruns_label_and_everything_after(demo_ru
     assert changed.returncode == 0
     listed = {line for line in changed.stdout.splitlines() if line.startswith("results/")}
     assert listed == {"results/test/samples/demo.cam.h2.2106-01-01-00000",
-                      "results/test/samples/demo.cam.h2.2106-01-01-00000.label.yaml"}
+                      "results/test/samples/demo.cam.h2.2106-01-01-00000.label.yaml",
+                      "results/test/labels/demo.cam.h2.2106-01-01-00000.labels.nc",     # rule export: same params
+                      "results/test/labels/demo.cam.h2.2106-01-01-00000.label.yaml"}
 
 
 @pytest.mark.slow
