@@ -292,3 +292,14 @@ def test_small_regions_are_not_objects_but_count_in_the_pixel_iou():
     ids = np.array([[1, 1, 0, 2]])
     kept, n = drop_small_regions(ids, 2, np.array([[1.0, 1.0, 1.0, 1.0]]), min_area_km2=1.5)
     assert n == 1 and kept.tolist() == [[1, 1, 0, 0]]
+
+
+def test_large_object_ids_sum_like_small_ones():
+    a = np.zeros((48, 72), np.int64)
+    b = np.zeros((48, 72), np.int64)
+    a[30:32, 10:20] = 1
+    b[30:32, 15:25] = 2
+    small, large = ObjectOverlap(), ObjectOverlap()
+    small.add(a, b, AREA)
+    large.add(a * 10**9, b * 10**9, AREA)          # sparse ids: sorted, not counted by bincount
+    assert large.iou(10**9, 2 * 10**9) == pytest.approx(small.iou(1, 2)) == pytest.approx(1 / 3)
