@@ -157,7 +157,7 @@ def animate(triples, out_gif, *, field: str = "ivt", max_frames: int | None = 48
         if vmax is None:
             vmax = float(np.nanpercentile(values, 99.5)) if np.isfinite(values).any() else 1.0
         images.append(render_frame(time_label, values, panels, lat, lon, label=label, vmax=vmax, land=land)
-                      .quantize(colors=128, dither=0))
+                      .quantize(colors=255, dither=0))
     if not images:
         raise ValueError(f"{out_gif}: no time steps to animate")
     out_gif = Path(out_gif)
@@ -178,6 +178,9 @@ def animate_parser(parser) -> None:
     parser.add_argument("--heuristic", metavar="DIR", help="directory of <stem>.labels.nc (climseg export)")
     parser.add_argument("--network", metavar="DIR", help="directory of <stem>.climseg.nc (climseg infer)")
     parser.add_argument("--out", required=True, metavar="GIF", help="the animation")
+    parser.add_argument("--land", metavar="CLIMATOLOGY.nc",
+                        help="draw coastlines from the variable 'land' of this file (climseg climatology's "
+                             "climatology.nc, on the canonical grid of the raw files)")
     parser.add_argument("--field", choices=FIELDS, default="ivt", help="field drawn in colour")
     parser.add_argument("--max-frames", type=int, default=48, help="at most this many time steps (0: all)")
     parser.add_argument("--seconds-per-frame", type=float, default=0.4, help="display time of each frame (s)")
@@ -200,8 +203,16 @@ def animate_command(args) -> None:
             masks.append(path)
         triples.append((raw, *masks))
     try:
+        land = None
+        if args.land is not None:
+            import xarray as xr
+
+            with xr.open_dataset(args.land) as climatology:
+                if "land" not in climatology.variables:
+                    raise ValueError(f"{args.land}: no variable 'land'")
+                land = climatology["land"].values
         out, count = animate(triples, args.out, field=args.field, max_frames=args.max_frames or None,
-                             seconds_per_frame=args.seconds_per_frame)
+                             seconds_per_frame=args.seconds_per_frame, land=land)
     except (OSError, ValueError) as error:
         raise CommandError(str(error).splitlines()[0]) from None
     print(f"wrote {out}: {count} frames")

@@ -23,8 +23,8 @@ Scores: detection rate (POD) = matched / reference events; false alarm ratio (FA
 events; plus the area-weighted pixel IoU per class over the whole record.
 
 Command line: ``climseg compare`` writes ``compare.json`` and a flat ``compare.csv`` (one row per score:
-``quantity,value``); the side-by-side climatology table is ``climatology.csv`` of each mask set joined by
-the rules (see docs/design.md "Report: heuristic vs network, figures").
+``quantity,value``); the same statistics of both mask sets side by side (their climatologies) are
+``climseg figures``' ``climatology_side_by_side.csv`` (see docs/design.md "Report: heuristic vs network, figures").
 """
 
 from __future__ import annotations
@@ -250,17 +250,19 @@ class ObjectOverlap:
         area = np.broadcast_to(np.asarray(area_km2, np.float64), ids_a.shape)
         if ids_a.shape != ids_b.shape:
             raise ValueError(f"object ids of different shapes: {ids_a.shape} and {ids_b.shape}")
-        for ids, totals in ((ids_a, self.area_a), (ids_b, self.area_b)):
-            inside = ids > 0
-            keys, inverse = np.unique(ids[inside], return_inverse=True)
-            for key, value in zip(keys.tolist(), np.bincount(inverse, weights=area[inside]).tolist()):
-                totals[key] = totals.get(key, 0.0) + value
-        both = (ids_a > 0) & (ids_b > 0)
+        # Only the cells inside objects are touched (a few per cent of the grid), sums by bincount, no sorting.
+        inside_a, inside_b = ids_a > 0, ids_b > 0
+        for ids, inside, totals in ((ids_a, inside_a, self.area_a), (ids_b, inside_b, self.area_b)):
+            _add_sums(totals, ids[inside].astype(np.int64), area[inside])
+        both = inside_a & inside_b
         if both.any():
-            pair_keys, inverse = np.unique(np.stack([ids_a[both], ids_b[both]]), axis=1, return_inverse=True)
-            sums = np.bincount(inverse.ravel(), weights=area[both])
-            for (a, b), value in zip(pair_keys.T.tolist(), sums.tolist()):
-                self.intersection[(a, b)] = self.intersection.get((a, b), 0.0) + value
+            a, b = ids_a[both].astype(np.int64), ids_b[both].astype(np.int64)
+            stride = int(b.max()) + 1
+            sums = {}
+            _add_sums(sums, a * stride + b, area[both])
+            for key, value in sums.items():
+                pair = divmod(key, stride)
+                self.intersection[pair] = self.intersection.get(pair, 0.0) + value
 
     def iou(self, a, b) -> float:
         """Footprint IoU of object ``a`` (first set) and ``b`` (second set)."""
@@ -287,6 +289,21 @@ class ObjectOverlap:
                              false=[b for b in b_ids if b not in matched_b])
 
 
+def _add_sums(totals: dict, keys, weights) -> None:
+    """``totals[key] += sum of weights`` per distinct key (keys: 1-D non-negative int64)."""
+    if keys.size == 0:
+        return
+    if int(keys.max()) < 4 * keys.size + 1024:  # dense enough for bincount
+        sums = np.bincount(keys, weights=weights)
+        present = np.nonzero(np.bincount(keys))[0]
+        pairs = zip(present.tolist(), sums[present].tolist())
+    else:
+        unique, inverse = np.unique(keys, return_inverse=True)
+        pairs = zip(unique.tolist(), np.bincount(inverse, weights=weights).tolist())
+    for key, value in pairs:
+        totals[key] = totals.get(key, 0.0) + value
+
+
 @dataclasses.dataclass(frozen=True)
 class ObjectMatches:
     pairs: list
@@ -307,13 +324,14 @@ def match_objects(ids_a, ids_b, area_km2, *, min_iou: float = DEFAULT_MIN_IOU) -
 class MaskComparison:
     """Candidate class masks against reference class masks, streamed over time steps.
 
-    Per step: AR objects (regions of class AR, 8-connected, periodic in longitude on a global grid) matched
-    by footprint IoU (:func:`match_objects`); per class the area of the intersection and of the union,
+    Per step: AR objects (regions of class AR, 8-connected, periodic in longitude on a global grid, at least
+    ``min_area_km2``) matched by footprint IoU (:func:`match_objects`); per class the area of the intersection and of the union,
     accumulated, so the record's pixel IoU is area-weighted (km2) and an empty step neither helps nor hurts.
     """
 
-    def __init__(self, *, min_iou: float = DEFAULT_MIN_IOU):
+    def __init__(self, *, min_iou: float = DEFAULT_MIN_IOU, min_area_km2: float = 0.0):
         self.min_iou = float(min_iou)
+        self.min_area_km2 = float(min_area_km2)
         self.steps = 0
         self.ar_reference = self.ar_candidate = self.ar_matched = 0
         self.ar_iou_sum = 0.0
@@ -343,8 +361,10 @@ class MaskComparison:
             a, b = reference == class_id, candidate == class_id
             self.intersection_km2[class_id] += float(area[a & b].sum())
             self.union_km2[class_id] += float(area[a | b].sum())
-        ids_a, n_a = label_regions(reference == AR, periodic=periodic)
-        ids_b, n_b = label_regions(candidate == AR, periodic=periodic)
+        ids_a, n_a = drop_small_regions(*label_regions(reference == AR, periodic=periodic), area,
+                                        min_area_km2=self.min_area_km2)
+        ids_b, n_b = drop_small_regions(*label_regions(candidate == AR, periodic=periodic), area,
+                                        min_area_km2=self.min_area_km2)
         matches = match_objects(ids_a, ids_b, area, min_iou=self.min_iou)
         self.steps += 1
         self.ar_reference += n_a
@@ -364,13 +384,33 @@ class MaskComparison:
                 "ar_false_alarm_ratio": ratio(self.ar_candidate - self.ar_matched, self.ar_candidate),
                 "ar_mean_matched_iou": ratio(self.ar_iou_sum, self.ar_matched),
                 "tc_pixel_iou": ratio(self.intersection_km2[TC], self.union_km2[TC]),
-                "ar_pixel_iou": ratio(self.intersection_km2[AR], self.union_km2[AR]), "min_iou": self.min_iou}
+                "ar_pixel_iou": ratio(self.intersection_km2[AR], self.union_km2[AR]), "min_iou": self.min_iou,
+                "min_area_km2": self.min_area_km2}
+
+
+def drop_small_regions(ids, n: int, area_km2, *, min_area_km2: float):
+    """Regions (labels 1..n of ``ids`` (lat, lon)) smaller than ``min_area_km2`` removed: (ids, count left).
+
+    The kept regions keep their labels (not renumbered); ``area_km2`` is (lat, lon) or broadcastable to it.
+    """
+    if min_area_km2 <= 0 or n == 0:
+        return ids, n
+    area = np.broadcast_to(np.asarray(area_km2, np.float64), ids.shape)
+    inside = ids > 0
+    labels = ids[inside]
+    small = np.bincount(labels, weights=area[inside], minlength=n + 1) < min_area_km2
+    small[0] = False
+    if not small.any():
+        return ids, n
+    ids = ids.copy()
+    ids[inside] = np.where(small[labels], 0, labels)
+    return ids, int(n - small[1:].sum())
 
 
 # -- mask files --------------------------------------------------------------------------------------
 
 def compare_mask_files(reference_paths, candidate_paths, *, min_iou: float = DEFAULT_MIN_IOU,
-                       progress=None) -> dict:
+                       min_area_km2: float = 0.0, progress=None) -> dict:
     """:class:`MaskComparison` over pairs of mask files (same raw input, same grid and times), file by file.
 
     Returns its :meth:`MaskComparison.summary`. Raises ValueError naming the files when a pair disagrees on
@@ -380,7 +420,7 @@ def compare_mask_files(reference_paths, candidate_paths, *, min_iou: float = DEF
 
     if len(reference_paths) != len(candidate_paths):
         raise ValueError(f"{len(reference_paths)} reference mask files but {len(candidate_paths)} candidate ones")
-    comparison = MaskComparison(min_iou=min_iou)
+    comparison = MaskComparison(min_iou=min_iou, min_area_km2=min_area_km2)
     for ref_path, cand_path in zip(reference_paths, candidate_paths):
         reference, candidate = read_steps(ref_path), read_steps(cand_path)
         for (grid, ref), cand in itertools.zip_longest(reference, candidate, fillvalue=None):
@@ -486,6 +526,8 @@ def compare_parser(parser) -> None:
                         help="times two tracks must be close to match")
     parser.add_argument("--min-iou", type=float, default=DEFAULT_MIN_IOU,
                         help="smallest footprint IoU of two AR objects that match")
+    parser.add_argument("--min-area-km2", type=float, default=0.0,
+                        help="AR regions smaller than this (km2) are not objects (pixel IoU still counts them)")
     parser.add_argument("--calendar", default="noleap", help="calendar of the tracks' time columns (CAM5: noleap)")
     parser.add_argument("--out", required=True, metavar="OUT.json", help="the scores (OUT.csv is written beside it)")
 
@@ -502,7 +544,7 @@ def compare_command(args) -> None:
         pairs = pair_mask_files(args.reference_masks, args.candidate_masks)
         with tqdm(total=len(pairs), unit="file", desc="compare", disable=not args.progress) as bar:
             masks = compare_mask_files([p[0] for p in pairs], [p[1] for p in pairs], min_iou=args.min_iou,
-                                       progress=lambda _: bar.update())
+                                       min_area_km2=args.min_area_km2, progress=lambda _: bar.update())
         report = {"files": len(pairs), "masks": masks}
         if args.reference_tracks is not None:
             tracks = match_tracks(read_track_points(args.reference_tracks), read_track_points(args.candidate_tracks),

@@ -215,8 +215,11 @@ def yearly_counts(series: dict, out_png, *, ylabel: str, title: str = "") -> Pat
         raise ValueError(f"{out_png}: no series to draw")
     fig, (ax,) = _figure(1)
     years = sorted({int(y) for counts in series.values() for y in counts})
-    for (label, counts), marker in zip(series.items(), "osD^v<>"):
-        ax.plot(years, [counts.get(y, counts.get(str(y), 0)) for y in years], marker=marker, label=label)
+    for index, ((label, counts), marker) in enumerate(zip(series.items(), "oossDD^^")):
+        hollow = index % 2 == 0  # pairs (heuristic, network) of equal counts stay visible: a big ring, a dot inside
+        ax.plot(years, [counts.get(y, counts.get(str(y), 0)) for y in years], marker=marker, label=label,
+                markersize=11 if hollow else 5, fillstyle="none" if hollow else "full",
+                linestyle="-" if hollow else "--")
     ax.set_xlabel("year")
     ax.set_ylabel(ylabel)
     ax.set_xticks(years)

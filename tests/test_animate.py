@@ -85,6 +85,17 @@ def test_animate_command(day, tmp_path, capsys):
     with Image.open(out) as gif:
         assert gif.n_frames == 8
     assert "8 frames" in capsys.readouterr().out
+    import xarray as xr
+
+    land = np.zeros((48, 72), np.int8)
+    land[30:40, 10:30] = 1
+    xr.Dataset({"land": (("lat", "lon"), land)}).to_netcdf(tmp_path / "climatology.nc")
+    assert main(["animate", str(raw), "--heuristic", str(masks), "--land", str(tmp_path / "climatology.nc"),
+                 "--out", str(tmp_path / "land.gif"), "--max-frames", "2"]) == 0
+    xr.Dataset({"land": (("lat", "lon"), land[:, :10])}).to_netcdf(tmp_path / "small.nc")
+    assert main(["animate", str(raw), "--heuristic", str(masks), "--land", str(tmp_path / "small.nc"),
+                 "--out", str(tmp_path / "bad.gif"), "--max-frames", "2"]) == 2
+    assert "does not match the grid" in capsys.readouterr().err
     assert main(["animate", str(raw), "--network", str(tmp_path), "--out", str(out)]) == 2
     assert "no such mask file" in capsys.readouterr().err
     assert main(["animate", str(raw), "--out", str(out)]) == 2

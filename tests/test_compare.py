@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from climseg.contract import AR, BACKGROUND, TC
-from events.compare import (MaskComparison, ObjectOverlap, compare_mask_files, flat_rows, match_objects,
+from events.compare import (MaskComparison, ObjectOverlap, compare_mask_files, drop_small_regions, flat_rows,
+                            match_objects,
                             match_tracks, track_hours, write_report)
 from labeling.grid import cell_area_km2, destination_point, great_circle_distance_km
 
@@ -274,3 +275,31 @@ def test_compare_command_errors_name_the_problem(tmp_path, capsys):
                  "--candidate-tracks", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "c.json")]) == 2
     assert "bad.csv: not a StitchNodes CSV track file (missing column(s) track_id" in capsys.readouterr().err
     assert not (tmp_path / "c.json").exists()
+
+
+def test_small_regions_are_not_objects_but_count_in_the_pixel_iou():
+    ref = np.zeros((48, 72), np.int8)
+    ref[30:34, 10:30] = AR
+    cand = ref.copy()
+    cand[10, 40] = AR                       # a one-cell speck
+    big, small = AREA[30:34, 10:30].sum(), AREA[10, 40]
+    for min_area, candidates in ((0.0, 2), (small * 1.01, 1), (big * 1.01, 0)):
+        comparison = MaskComparison(min_area_km2=min_area)
+        comparison.add(ref, cand, AREA, periodic=True)
+        summary = comparison.summary()
+        assert summary["ar_candidate_objects"] == candidates
+        assert summary["ar_pixel_iou"] == pytest.approx(big / (big + small))
+    ids = np.array([[1, 1, 0, 2]])
+    kept, n = drop_small_regions(ids, 2, np.array([[1.0, 1.0, 1.0, 1.0]]), min_area_km2=1.5)
+    assert n == 1 and kept.tolist() == [[1, 1, 0, 0]]
+
+
+def test_large_object_ids_sum_like_small_ones():
+    a = np.zeros((48, 72), np.int64)
+    b = np.zeros((48, 72), np.int64)
+    a[30:32, 10:20] = 1
+    b[30:32, 15:25] = 2
+    small, large = ObjectOverlap(), ObjectOverlap()
+    small.add(a, b, AREA)
+    large.add(a * 10**9, b * 10**9, AREA)          # sparse ids: sorted, not counted by bincount
+    assert large.iou(10**9, 2 * 10**9) == pytest.approx(small.iou(1, 2)) == pytest.approx(1 / 3)

@@ -127,6 +127,7 @@ def climatologies(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_figures_command_writes_every_figure_and_the_side_by_side_table(climatologies, tmp_path, capsys):
     import pandas as pd
 

@@ -137,13 +137,17 @@ def snakemake(*args, env=None, cwd=REPO, timeout=120):
 
 
 def make_upstream(workdir, results):
-    """Outputs of synth, label, stats and split, oldest first, as a finished earlier run left them."""
+    """Outputs of synth, label, stats, split and of the heuristic side of the report (export, climatology),
+    oldest first, as a finished earlier run left them: what remains to run starts with stage."""
     names = [f"demo.cam.h2.2106-01-0{day}-00000" for day in (1, 2, 3)]  # the demo's three days
     files = [*(f"raw/{n}.nc" for n in names), *(f"raw/{n}.truth.h5" for n in names)]
     dirs = [f"samples/{n}" for n in names]
     later = [*(f"samples/{n}.label.yaml" for n in names), *(f"labels/{n}.labels.nc" for n in names),
-             *(f"labels/{n}.label.yaml" for n in names), "stats.h5", "split/train.txt", "split/validation.txt",
-             "split/test.txt"]
+             *(f"labels/{n}.label.yaml" for n in names), *(f"events/heuristic/partial/{n}.nc" for n in names),
+             *(f"events/heuristic/{name}" for name in ("climatology.nc", "climatology_yearly.csv",
+                                                       "climatology_monthly.csv", "tracks.csv", "track_table.csv",
+                                                       "ar_objects.csv")),
+             "stats.h5", "split/train.txt", "split/validation.txt", "split/test.txt"]
     clock = 1_700_000_000
     for i, rel in enumerate([*files, *dirs, *later]):
         path = workdir / results / rel

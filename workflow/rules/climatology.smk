@@ -47,6 +47,7 @@ rule compare:
         max_distance_km=config["report"]["compare"]["max_distance_km"],
         min_common_steps=config["report"]["compare"]["min_common_steps"],
         min_iou=config["report"]["compare"]["min_iou"],
+        min_area_km2=config["report"]["compare"]["min_ar_area_km2"],
     log:
         str(LOGS / "compare.log"),
     benchmark:
@@ -59,7 +60,8 @@ rule compare:
         "{params.launcher} climseg compare --reference-masks {input.reference} --candidate-masks {input.candidate}"
         " --reference-tracks {input.reference_tracks} --candidate-tracks {input.candidate_tracks}"
         " --max-distance-km {params.max_distance_km} --min-common-steps {params.min_common_steps}"
-        " --min-iou {params.min_iou} --out {output.json} --no-progress > {log} 2>&1"
+        " --min-iou {params.min_iou} --min-area-km2 {params.min_area_km2} --out {output.json} --no-progress"
+        " > {log} 2>&1"
 
 
 rule animate:
@@ -68,6 +70,7 @@ rule animate:
         raw=animation_inputs,
         heuristic=animation_masks("heuristic"),
         network=animation_masks("network"),
+        land=climatology_outputs("heuristic")["climatology"],
     output:
         gif=report(str(FIGURES / "animation.gif"), caption="../report/animation.rst", category="Heuristic vs network"),
     params:
@@ -87,7 +90,7 @@ rule animate:
         runtime=config["report"]["runtime"],
     shell:
         "{params.launcher} climseg animate {input.raw} --heuristic {params.heuristic} --network {params.network}"
-        " --out {output.gif} --field {params.field} --max-frames {params.max_frames}"
+        " --land {input.land} --out {output.gif} --field {params.field} --max-frames {params.max_frames}"
         " --seconds-per-frame {params.seconds_per_frame} > {log} 2>&1"
 
 
@@ -105,7 +108,7 @@ rule climatology_partial:
         launcher=serial_launcher(),
         options=tracking_options(),
     group:
-        "export"  # batch systems: many files per batch job, like export
+        "climatology"  # batch systems: many files per batch job (group-components in the profiles)
     log:
         str(LOGS / "climatology_partial" / "{source}" / "{file}.log"),
     benchmark:

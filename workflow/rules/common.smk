@@ -161,3 +161,5 @@ def print_report_location():
     if markdown.is_file():
         print(f"\nclimseg: the evaluation report is {markdown.resolve()}\n")
         print(markdown.read_text())
+        print("climseg: maps, TC tracks, heuristic-vs-network scores and the animation in one HTML file: "
+              "rerun this command with --report report.html\n")

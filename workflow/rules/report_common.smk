@@ -57,5 +57,6 @@ def tracking_options():
     settings = config["climatology"]
     options = [f"--max-speed-km-per-day {settings['max_speed_km_per_day']}",
                f"--max-gap-steps {settings['max_gap_steps']}",
-               f"--min-duration-hours {settings['min_duration_hours']}", f"--box-deg {settings['box_deg']}"]
+               f"--min-duration-hours {settings['min_duration_hours']}", f"--box-deg {settings['box_deg']}",
+               f"--ar-min-area-km2 {settings['ar_min_area_km2']}"]
     return " ".join(options)
