@@ -110,14 +110,25 @@ def start_run(commands: list, work: Path) -> subprocess.Popen:
 
 
 def run_figures(work: Path, started_ms: float) -> dict:
-    """Time to target (s, None when not reached), validation curve [(s since staging start, mean IoU)]."""
+    """Time to target (s, None when not reached), validation curve [(s since staging start, mean IoU)], and
+    where the time went: ``before_s`` (staging and the start of ``climseg train`` up to ``init_start``),
+    ``init_s`` (``init_start`` to ``run_start``: data, model, tracing) and ``train_s`` (``run_start`` to
+    ``run_stop``)."""
     log = work / "run" / "mllog.txt"
     events = read_mllog(log) if log.exists() else []
     curve = [((e["time_ms"] - started_ms) / 1000, e["value"]) for e in events if e["key"] == "eval_accuracy"]
+    first = {}
+    for event in events:
+        first.setdefault(event["key"], event["time_ms"])
     stops = [e for e in events if e["key"] == "run_stop"]
     reached = bool(stops) and stops[-1]["metadata"].get("status") == "success"
+    phases = {}
+    if reached and "init_start" in first and "run_start" in first:
+        phases = {"before_s": (first["init_start"] - started_ms) / 1000,
+                  "init_s": (first["run_start"] - first["init_start"]) / 1000,
+                  "train_s": (stops[-1]["time_ms"] - first["run_start"]) / 1000}
     return {"time_s": (stops[-1]["time_ms"] - started_ms) / 1000 if reached else None, "curve": curve,
-            "epochs": len(curve)}
+            "epochs": len(curve), **phases}
 
 
 def one_run(benchmark: dict, work: Path, *, ranks: int, flags: list, seed: int, args) -> dict:
@@ -182,19 +193,26 @@ def main(argv=None) -> int:
         benchmark = write_benchmark(root / "benchmark")
         print(f"benchmark: {TRAIN_SAMPLES} + {VALIDATION_SAMPLES} demo samples {GRID[0]} x {GRID[1]}, small Tiramisu, "
               f"global batch {GLOBAL_BATCH}, target mean IoU {args.target_iou:g}, {args.runs} run(s) per configuration")
-        print(f"\n{'configuration':<16} {'ranks':>5} {'score s':>9} {'runs (s)':<32} {'validations':>11}")
+        print(f"\n{'configuration':<16} {'ranks':>5} {'score s':>9} {'runs (s)':<28} {'validations':>11} "
+              f"{'stage+start s':>13} {'init s':>7} {'train s':>8}")
+        results = {name: [] for name in configs}
+        for i in range(args.runs):  # round robin: a slow spell of the machine does not fall on one configuration
+            for name in configs:
+                settings = CONFIGURATIONS[name]
+                results[name].append(one_run(benchmark, root / f"{name}-{i}", ranks=settings["ranks"],
+                                             flags=settings["flags"], seed=i, args=args))
         scores, curves = {}, {}
         for name in configs:
-            settings = CONFIGURATIONS[name]
-            results = [one_run(benchmark, root / f"{name}-{i}", ranks=settings["ranks"], flags=settings["flags"],
-                               seed=i, args=args) for i in range(args.runs)]
-            times = [r["time_s"] for r in results]
+            times = [r["time_s"] for r in results[name]]
             scores[name] = mlperf_score(times)
-            curves[name] = results[0]["curve"]
+            curves[name] = results[name][0]["curve"]
             shown = " ".join("failed" if t is None else f"{t:.1f}" for t in times)
             score = "failed" if scores[name] is None else f"{scores[name]:.1f}"
-            print(f"{name:<16} {settings['ranks']:>5} {score:>9} {shown:<32} "
-                  f"{' '.join(str(r['epochs']) for r in results):>11}", flush=True)
+            phases = [statistics.mean(r[key] for r in results[name] if key in r) if any(key in r for r in results[name])
+                      else float("nan") for key in ("before_s", "init_s", "train_s")]
+            print(f"{name:<16} {CONFIGURATIONS[name]['ranks']:>5} {score:>9} {shown:<28} "
+                  f"{' '.join(str(r['epochs']) for r in results[name]):>11} "
+                  f"{phases[0]:>13.1f} {phases[1]:>7.1f} {phases[2]:>8.1f}", flush=True)
 
         if args.instances > 1:
             alone = scores["default"]
