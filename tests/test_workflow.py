@@ -297,6 +297,7 @@ def test_training_stopped_by_the_batch_system_resumes_when_the_workflow_is_rerun
         time.sleep(0.2)
     ranks = subprocess.run(["pgrep", "-f", "bin/climseg train .*results/test/train/work"],
                            capture_output=True, text=True).stdout.split()
+    ranks = [pid for pid in ranks if Path(f"/proc/{pid}/cwd").resolve() == workdir.resolve()]  # not other jobs'
     assert len(ranks) == 2, ranks
     for pid in ranks:
         os.kill(int(pid), signal.SIGTERM)
@@ -375,7 +376,7 @@ def test_two_training_instances_run_in_one_allocation_with_their_logs_beside_the
     settings = write_config(tmp_path, "instances.yaml", {"train": {"instances": 2}})
     args = ["--profile", str(REPO / "profiles" / "local"), "--cores", "2", "--configfile",
             str(REPO / "config" / "test.yaml"), settings]
-    result = snakemake(*args, str(results / "train" / "run"), cwd=workdir, timeout=600)
+    result = snakemake(str(results / "train" / "run"), *args, cwd=workdir, timeout=600)
     assert result.returncode == 0, result.stdout[-5000:]
     run = results / "train" / "run"
     other = run / "instances" / "seed-1"
