@@ -376,7 +376,7 @@ def test_two_training_instances_run_in_one_allocation_with_their_logs_beside_the
     settings = write_config(tmp_path, "instances.yaml", {"train": {"instances": 2}})
     args = ["--profile", str(REPO / "profiles" / "local"), "--cores", "2", "--configfile",
             str(REPO / "config" / "test.yaml"), settings]
-    result = snakemake(str(results / "train" / "run"), *args, cwd=workdir, timeout=600)
+    result = snakemake("results/test/train/run", *args, cwd=workdir, timeout=600)
     assert result.returncode == 0, result.stdout[-5000:]
     run = results / "train" / "run"
     other = run / "instances" / "seed-1"
