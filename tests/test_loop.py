@@ -155,6 +155,7 @@ def test_corrupt_sample_met_while_training_is_one_line_naming_it(samples, tmp_pa
 
 @pytest.mark.parametrize("options, saved", [
     (["--precision", "mixed_float16", "--gradient-lag", "1", "--larc"], ["loss_scale", "lag"]),
+    (["--jit-compile", "--precision", "mixed_bfloat16", "--gradient-lag", "1"], ["lag"]),  # XLA loss and gradients
     (["--precision", "mixed_bfloat16", "--optimizer", "sgd", "--decay", "piecewise", "--piecewise-boundaries", "3",
       "--piecewise-factors", "0.1"], ["optimizer/_variables/1/"]),  # 0: iterations, then momentum slots
 ])
@@ -288,3 +289,9 @@ def test_target_iou_needs_validation_data_and_a_fraction(samples, tmp_path, caps
     assert main([*common, "--out", str(tmp_path / "b"), "--validation-data", str(samples["validation"]),
                  "--target-iou", "82"]) == 2
     assert "target_iou: must be between 0 and 1, got 82" in capsys.readouterr().err
+
+
+def test_jit_compile_needs_nondeterministic_ops(samples, tmp_path, capsys):
+    assert main(["train", "--data", str(samples["train"]), "--stats", str(samples["stats"]), "--model-preset", "small",
+                 "--out", str(tmp_path / "run"), "--jit-compile"]) == 2
+    assert "pass --no-deterministic with --jit-compile" in capsys.readouterr().err

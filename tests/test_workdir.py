@@ -67,7 +67,8 @@ def test_a_stopped_run_is_resumed_in_its_own_directory_then_moved_out(setup, cap
     assert main(setup["wrapper"] + setup["command"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == f"train: run directory {work} --resume"
     first, second = calls_of(setup)
-    assert first[-2:] == ["--out", str(work)] and second[-3:] == ["--out", str(work), "--resume"]
+    assert first[-4:] == ["--out", str(work), "--seed", "0"]
+    assert second[-5:] == ["--out", str(work), "--resume", "--seed", "0"]
     assert (root / "run" / "finished").is_file() and not work.exists()
     assert (other / "index.json").is_file()  # never deleted: the user may come back to those settings
 
@@ -84,7 +85,7 @@ def test_other_data_start_a_new_run_and_an_emptied_root_is_removed(setup):
     assert all("--resume" not in call for call in calls_of(setup))
     shutil.rmtree(old)  # the user gives up the old data's run
     assert main(setup["wrapper"] + setup["command"]) == 0
-    assert calls_of(setup)[-1][-1] == "--resume"
+    assert "--resume" in calls_of(setup)[-1]
     assert (root / "run" / "finished").is_file() and not (root / "work").exists()  # nothing else was in it
 
 
@@ -115,3 +116,24 @@ def test_errors_name_the_problem(setup, capsys):
     with pytest.raises(SystemExit):
         main(wrapper)  # no command after --
     assert "no training command given" in capsys.readouterr().err
+
+
+def test_instances_train_with_their_own_seed_log_and_directory_then_are_kept_beside_the_run(setup, capsys):
+    root, log = setup["root"], setup["root"] / "train.log"
+    wrapper = setup["wrapper"][:-1] + ["--instances", "2", "--seed", "7", "--log", str(log), "--"]
+    assert main(wrapper + setup["command"]) == 75  # both stopped with a checkpoint
+    assert main(wrapper + setup["command"]) == 0   # both resumed, then finished
+    first, second = sorted(calls_of(setup)[2:], key=lambda args: args[args.index("--seed") + 1])
+    assert first[first.index("--seed") + 1] == "7" and "--mllog" not in first and "--resume" in first
+    assert second[second.index("--seed") + 1] == "8" and "--resume" in second
+    assert second[second.index("--mllog") + 1].endswith("-seed8/mllog.txt")
+    assert (root / "run" / "finished").is_file()
+    assert (root / "run" / "instances" / "seed-8" / "finished").is_file()
+    assert "--resume" in Path(f"{log}.seed-8").read_text().splitlines()[0]
+    assert not (root / "work").exists()
+
+
+def test_instances_need_a_log(setup, capsys):
+    wrapper = setup["wrapper"][:-1] + ["--instances", "2", "--"]
+    assert main(wrapper + setup["command"]) == 2
+    assert "--instances above 1 needs --log" in capsys.readouterr().err

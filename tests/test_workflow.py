@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from climseg.contract import CHANNELS, DATA_KEY, LABELS_KEY, STATS_KEYS, parse_sample_file_name
+from climseg.mllog import read_mllog
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
@@ -438,3 +439,27 @@ def test_mistyped_or_doubled_settings_fail_at_start_naming_the_closest_key(tmp_p
     assert "train.parameters.learning_rat: unknown setting; did you mean 'learning_rate'?" in result.stdout
     assert "train.parameters.epochs: set by train.epochs" in result.stdout
     assert "rule synth" not in result.stdout  # nothing was planned
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_two_training_instances_run_in_one_allocation_with_their_logs_beside_the_run(demo_run, tmp_path):
+    """train: instances: 2 (MLPerf weak scaling): two trainings of 1 rank each, seeds 0 and 1, at once. Runs
+    last: it leaves the demo's run retrained with this setting."""
+    workdir, results, _ = demo_run
+    settings = write_config(tmp_path, "instances.yaml", {"train": {"instances": 2}})
+    args = ["--profile", str(REPO / "profiles" / "local"), "--cores", "2", "--configfile",
+            str(REPO / "config" / "test.yaml"), settings]
+    result = snakemake("results/test/train/run", *args, cwd=workdir, timeout=600)
+    assert result.returncode == 0, result.stdout[-5000:]
+    run = results / "train" / "run"
+    other = run / "instances" / "seed-1"
+    for directory, log, seed in ((run, results / "train" / "mllog.txt", 0), (other, other / "mllog.txt", 1)):
+        summary = json.loads((directory / "summary.json").read_text())
+        assert summary["status"] == "success" and summary["step"] == 20, summary
+        events = read_mllog(log)
+        assert events[-1]["key"] == "run_stop"
+        values = {event["key"]: event["value"] for event in events}
+        assert values["seed"] == seed and values["number_of_ranks"] == 1
+    assert "train: run directory" in (results / "logs" / "train.log.seed-1").read_text()
+    assert not (results / "train" / "work").exists()

@@ -115,7 +115,7 @@ class TrainConfig:
     """``fp32``, ``mixed_float16`` (dynamic loss scaling) or ``mixed_bfloat16`` (no loss scaling)."""
     jit_compile: bool = False
     """Compile the forward and backward pass and the evaluation step with XLA (off: on this CPU machine XLA
-    was slower in bench/train.py; measure on yours)."""
+    was slower in bench/train.py; measure on yours). Needs ``deterministic: false``."""
 
     # --- distribution ---
     gradient_lag: int = 0
@@ -235,6 +235,9 @@ def check_config(config: TrainConfig, *, ranks: int = 1) -> None:
         raise ValueError(f"target_iou: must be between 0 and 1, got {config.target_iou}")
     if config.target_iou and not config.validation_data:
         raise ValueError("target_iou: needs validation samples (--validation-data)")
+    if config.jit_compile and config.deterministic:
+        raise ValueError("jit_compile: XLA has no deterministic max-pooling gradient (TensorFlow 2.x); "
+                         "pass --no-deterministic with --jit-compile")
     if config.gradient_lag not in (0, 1):
         raise ValueError(f"gradient_lag: must be 0 or 1, got {config.gradient_lag}")
     if not config.learning_rate > 0:
