@@ -1,6 +1,7 @@
 """The reader processes of training.data.readers under faults: stop signals sent to them, a reader killed, a
 read that never ends, the training process killed. Real processes, real signals, real files."""
 
+import multiprocessing.forkserver as forkserver
 import os
 import signal
 import subprocess
@@ -39,8 +40,9 @@ def gone(pid: int) -> bool:
 
 
 def test_readers_ignore_stop_signals_sent_to_every_process(demo):
-    """SIGTERM, SIGUSR1 and SIGINT sent to the readers (as Slurm sends them to every process of a job step)
-    leave them reading: every batch arrives, equal to the batches of an undisturbed stream."""
+    """SIGTERM, SIGUSR1 and SIGINT sent to the readers and their forkserver (as Slurm sends them to every
+    process of a job step) leave them reading: every batch arrives, equal to the batches of an undisturbed
+    stream, and the forkserver lives on to start the readers of the next dataset."""
     files, stats = demo
     expected = [y.numpy() for _, y in make_dataset(files, stats, batch_size=2, shuffle=True, seed=3, repeat=False,
                                                    read_workers=2)]
@@ -50,6 +52,7 @@ def test_readers_ignore_stop_signals_sent_to_every_process(demo):
         if i == 1:
             pids = reader_pids()
             assert len(pids) == 2
+            pids.append(forkserver._forkserver._forkserver_pid)  # starts the readers of the next dataset
             for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
                 for pid in pids:
                     os.kill(pid, sig)

@@ -199,7 +199,8 @@ class BatchStream:
         self.num_buffers = self.fill_ahead + prefetch + 2
         buffers_shape = (self.num_buffers, batch_size, *shape)
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])  # readers start with numpy and h5py already imported
+        # Readers start with numpy and h5py already imported, and with the stop signals ignored.
+        context.set_forkserver_preload([__name__, f"{__package__}.forkserver_signals"])
         data_raw = context.RawArray("b", int(np.prod(buffers_shape)) * len(CHANNELS) * 4 + 64)
         labels_raw = context.RawArray("b", int(np.prod(buffers_shape)) * 4 + 64)
         self.data = _aligned_view(data_raw, np.float32, (*buffers_shape, len(CHANNELS)))
