@@ -124,7 +124,7 @@ def measure_pipeline(files, stats, workers: int, batch_size: int, epochs: int) -
     from training import data
 
     dataset = data.make_dataset(files, stats, batch_size=batch_size, read_workers=workers, seed=1)
-    reader_pids = lambda: [p.pid for stream in data.dataset._streams.values() for p in stream.pool._pool]  # noqa: E731
+    reader_pids = lambda: [p.pid for stream in data.dataset._streams.values() for p in stream.readers]  # noqa: E731
     warmup = -(-2 * workers // batch_size)  # every reader started and its buffers mapped
     return time_batches(dataset, len(files) * epochs // batch_size, batch_size, reader_pids, warmup)
 

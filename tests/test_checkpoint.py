@@ -116,3 +116,107 @@ def test_errors_name_the_file(tmp_path):
     index.write_text("{not json")
     with pytest.raises(ValueError, match="corrupt checkpoint index"):
         find_checkpoint(tmp_path / "run")
+
+
+# ------------------------------------------------------------------ damaged checkpoints, full disks (issue 11)
+
+def saved_steps(run_dir, steps, *, keep_last=3):
+    """A tiny state saved at each of ``steps``, its variables changed before each save; returns the values
+    saved at each step."""
+    state = make_state(0, dropout=0.0)
+    values = {}
+    for step in steps:
+        train_one_step(state, seed=step)
+        state.step.assign(step)
+        save_checkpoint(run_dir, state, config=CONFIG, keep_last=keep_last)
+        values[step] = all_values(state)
+    return values
+
+
+def damage(path, how):
+    data = path.read_bytes()
+    if how == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    else:  # flip the bits of a few bytes, same size
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 4]) + data[middle + 4:])
+
+
+@pytest.mark.parametrize("how", ["truncate", "flip"])
+@pytest.mark.parametrize("file", ["ckpt.data-00000-of-00001", "ckpt.index", "meta.json"])
+def test_a_damaged_latest_checkpoint_is_reported_and_the_previous_one_used(tmp_path, file, how):
+    values = saved_steps(tmp_path, [1, 2])
+    latest = tmp_path / "checkpoints" / "step-00000002"
+    damage(latest / file, how)
+    reports = []
+    found = find_checkpoint(tmp_path, "latest", report=reports.append)
+    assert found.name == "step-00000001"
+    assert len(reports) == 1 and reports[0].startswith(f"{latest}: {file} ")
+    assert ("truncated" if how == "truncate" else "corrupt bytes") in reports[0]
+    with pytest.raises(ValueError, match=f"{latest}: damaged checkpoint: {file}"):
+        load_checkpoint(latest, make_state(5, dropout=0.0))
+    restored = make_state(5, dropout=0.0)
+    meta = load_checkpoint(found, restored)
+    assert meta["step"] == 1
+    for a, b in zip(values[1], all_values(restored), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_damage_is_reported_on_stderr_by_default_and_no_valid_checkpoint_is_an_error(tmp_path, capsys):
+    saved_steps(tmp_path, [1, 2])
+    (tmp_path / "checkpoints" / "step-00000002" / "manifest.json").unlink()  # a killed copy
+    assert find_checkpoint(tmp_path).name == "step-00000001"
+    assert "step-00000002: no manifest.json (an incomplete copy?); not used" in capsys.readouterr().err
+    damage(tmp_path / "checkpoints" / "step-00000001" / "ckpt.index", "truncate")
+    with pytest.raises(ValueError, match="no valid checkpoint .*step-00000002: no manifest.*step-00000001: ckpt.index"):
+        find_checkpoint(tmp_path)
+
+
+def test_best_falls_back_to_the_newest_valid_checkpoint(tmp_path):
+    state = make_state(0, dropout=0.0)
+    for step, iou in ((1, 0.2), (2, 0.9), (3, 0.4), (4, None)):
+        state.step.assign(step)
+        save_checkpoint(tmp_path, state, config=CONFIG, keep_last=2, mean_iou=iou)
+    damage(tmp_path / "checkpoints" / "step-00000002" / "ckpt.data-00000-of-00001", "flip")
+    assert find_checkpoint(tmp_path, "best", report=lambda line: None).name == "step-00000004"
+
+
+def test_at_least_two_checkpoints_are_kept_to_fall_back_to(tmp_path):
+    saved_steps(tmp_path, [1, 2, 3], keep_last=1)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*")) == ["step-00000002", "step-00000003"]
+
+
+def test_a_full_disk_while_saving_is_one_line_and_the_previous_checkpoint_stays(tmp_path, small_tmpfs, monkeypatch):
+    import errno
+
+    import training.checkpoint as checkpoint
+
+    run = small_tmpfs if small_tmpfs is not None else tmp_path
+    inputs = tf.keras.Input((16,))
+    state = TrainingState(tf.keras.Model(inputs, tf.keras.layers.Dense(3)(inputs)))  # 51 floats: fits in 64 KiB
+    state.step.assign(1)
+    first = save_checkpoint(run, state, config=CONFIG)
+    index_before = (run / "checkpoints" / "index.json").read_text()
+    if small_tmpfs is not None:  # a real full disk: fill what is left
+        with open(run / "filler", "wb", buffering=0) as filler:
+            with pytest.raises(OSError) as full:
+                while True:
+                    filler.write(b"\0" * 4096)
+            assert full.value.errno == errno.ENOSPC
+    else:  # no mount allowed: the disk fills at the last write of the save
+        def full_disk(directory):
+            raise OSError(errno.ENOSPC, "No space left on device", str(directory / "manifest.json"))
+        monkeypatch.setattr(checkpoint, "_write_manifest", full_disk)
+    state.step.assign(2)
+    state.model.variables[0].assign_add(tf.ones_like(state.model.variables[0]))
+    with pytest.raises(OSError) as error:
+        save_checkpoint(run, state, config=CONFIG)
+    message = str(error.value)
+    assert "\n" not in message
+    assert error.value.errno == errno.ENOSPC
+    assert message.startswith(f"{run / 'checkpoints'}: no space left for checkpoint step-00000002: ")
+    assert "needs about 0.000228 MB free" in message  # 51 float32 (204 B) + step, epoch, position int64 (24 B)
+    assert checkpoint.checkpoint_problem(first) is None
+    assert (run / "checkpoints" / "index.json").read_text() == index_before
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["index.json", "step-00000001"]
+    assert find_checkpoint(run) == first

@@ -10,7 +10,9 @@ Modules (each imports TensorFlow itself, so ``import training`` and ``import tra
 - ``training.larc``: layer-wise adaptive rate clipping around Adam or SGD;
 - ``training.config``, ``training.schedule``, ``training.loop``, ``training.checkpoint``: the run;
 - ``training.distributed``: the only module importing Horovod;
-- ``training.cli``: ``climseg train``, ``climseg predict``, ``climseg evaluate``.
+- ``training.cli``: ``climseg train``, ``climseg predict``, ``climseg evaluate``;
+- ``training.launch``: ``python -m training.launch mpirun ...``, so that a stop signal to the whole job
+  ends in a checkpoint (mpirun would kill the ranks first).
 
 Importing this package sets ``TF_USE_LEGACY_KERAS=1`` (unless already set) so that TensorFlow 2.18 uses
 Keras 2 (``tf_keras``), which the models, LARC and Horovod's Keras bindings are written for. It must happen

@@ -7,32 +7,47 @@ it). It is saved with ``tf.train.Checkpoint`` under ``RUN_DIR/checkpoints``::
 
     checkpoints/
       step-00000120/ckpt.index, ckpt.data-00000-of-00001, meta.json   (config, step, epoch, metrics)
+                    manifest.json   {"files": {"ckpt.index": {"bytes": 1234, "sha256": "..."}, ...}}
       step-00000160/...
       index.json        {"latest": "step-00000160", "best": "step-00000120", "best_mean_iou": 0.61, ...}
 
-A save writes a hidden temporary directory, renames it into place (atomic), then replaces ``index.json``
-(atomic too), then deletes the checkpoints no longer kept (all but the last ``keep_last`` and the best by
-validation mean IoU). A run killed at any moment leaves ``index.json`` pointing at a complete checkpoint.
+A save writes a hidden temporary directory, ``manifest.json`` last (the size and SHA-256 of every other
+file), renames it into place (atomic), then replaces ``index.json`` (atomic too), then deletes the
+checkpoints no longer kept (all but the last ``keep_last``, at least 2, and the best by validation mean
+IoU). A run killed at any moment leaves ``index.json`` pointing at a complete checkpoint.
+
+Checkpoints are checked against their manifest before they are used: one damaged afterwards (a killed
+copy, a truncated file, bad bytes) is reported on stderr and :func:`find_checkpoint` falls back to the
+previous kept one; :func:`load_checkpoint` refuses it. A full disk (or quota) during a save raises a
+one-line ``OSError`` naming the directory, the space needed and the space free; the previous checkpoints
+and ``index.json`` stay as they were.
 The model is saved as the plain Keras model (no distributed wrapper), so a checkpoint loads the same with
 one rank or many.
 """
 
+import errno
+import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 
+import numpy as np
 import tensorflow as tf
 
 from climseg.atomic import atomic_output
 
 CHECKPOINT_DIR = "checkpoints"
 INDEX_FILE = "index.json"
+MANIFEST_FILE = "manifest.json"
 PREFIX = "ckpt"
+MIN_KEPT = 2
+"""Checkpoints always kept besides the best, whatever ``keep_last`` says: one to fall back to."""
 
 
 def _dropout_generators(model):
@@ -105,7 +120,7 @@ def save_checkpoint(run_dir, state: TrainingState, *, config: dict, keep_last: i
     config : dict
         The run's configuration (``TrainConfig.to_dict()``), stored in the checkpoint's ``meta.json``.
     keep_last : int
-        Checkpoints kept besides the best one.
+        Checkpoints kept besides the best one (at least :data:`MIN_KEPT`).
     mean_iou : float or None
         Validation mean IoU at this step; the checkpoint with the highest is kept as ``best``.
     metrics : dict or None
@@ -119,12 +134,15 @@ def save_checkpoint(run_dir, state: TrainingState, *, config: dict, keep_last: i
 
     index = _read_index(checkpoint_dir)
     if not final.exists():
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=checkpoint_dir))
+        with _disk_full_reported(checkpoint_dir, name, state):
+            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=checkpoint_dir))
         try:
-            tf.train.Checkpoint(state=state).write(str(tmp / PREFIX))
-            meta = {**position, "mean_iou": mean_iou, "metrics": metrics or {}, "config": config,
-                    "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+            with _disk_full_reported(checkpoint_dir, name, state):
+                tf.train.Checkpoint(state=state).write(str(tmp / PREFIX))
+                meta = {**position, "mean_iou": mean_iou, "metrics": metrics or {}, "config": config,
+                        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+                _write_manifest(tmp)
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -132,16 +150,18 @@ def save_checkpoint(run_dir, state: TrainingState, *, config: dict, keep_last: i
     elif mean_iou is not None:  # saved before at this step (e.g. end of epoch, then SIGTERM): add the IoU
         meta = json.loads((final / "meta.json").read_text())
         meta.update(mean_iou=mean_iou, metrics=metrics or meta.get("metrics", {}))
-        with atomic_output(final / "meta.json") as tmp_meta:
-            tmp_meta.write_text(json.dumps(meta, indent=1))
+        with _disk_full_reported(checkpoint_dir, name, state):
+            with atomic_output(final / "meta.json") as tmp_meta:
+                tmp_meta.write_text(json.dumps(meta, indent=1))
+            _write_manifest(final)
 
     kept = [k for k in index.get("kept", []) if k != name and (checkpoint_dir / k).exists()] + [name]
-    kept = sorted(kept)[-keep_last:]
+    kept = sorted(kept)[-max(keep_last, MIN_KEPT):]
     best, best_iou = index.get("best"), index.get("best_mean_iou")
     if mean_iou is not None and (best_iou is None or mean_iou > best_iou):
         best, best_iou = name, float(mean_iou)
     new_index = {"latest": name, "best": best, "best_mean_iou": best_iou, "kept": kept}
-    with atomic_output(checkpoint_dir / INDEX_FILE) as tmp_index:
+    with _disk_full_reported(checkpoint_dir, name, state), atomic_output(checkpoint_dir / INDEX_FILE) as tmp_index:
         tmp_index.write_text(json.dumps(new_index, indent=1))
 
     for stale in checkpoint_dir.glob("step-*"):
@@ -150,10 +170,12 @@ def save_checkpoint(run_dir, state: TrainingState, *, config: dict, keep_last: i
     return final
 
 
-def find_checkpoint(run_dir, which: str = "latest") -> Path | None:
+def find_checkpoint(run_dir, which: str = "latest", *, report=None) -> Path | None:
     """Directory of the ``latest`` or ``best`` checkpoint of a run, or None if it has none.
 
-    ``best`` falls back to ``latest`` when no checkpoint was validated.
+    ``best`` falls back to ``latest`` when no checkpoint was validated. A checkpoint that does not match its
+    manifest (:func:`checkpoint_problem`) is reported, one line each through ``report`` (default: printed to
+    stderr), and the newest valid one kept before it is returned instead; ValueError when none is valid.
     """
     if which not in ("latest", "best"):
         raise ValueError(f"unknown checkpoint choice {which!r}; choose latest or best")
@@ -162,10 +184,99 @@ def find_checkpoint(run_dir, which: str = "latest") -> Path | None:
     name = index.get(which) or index.get("latest")
     if name is None:
         return None
-    path = checkpoint_dir / name
-    if not (path / "meta.json").exists():
+    kept = sorted(index.get("kept", []), reverse=True)  # newest first
+    candidates = list(dict.fromkeys([name, index.get("latest") or name, *kept]))
+    report = report or (lambda line: print(line, file=sys.stderr, flush=True))
+    problems = []
+    for candidate in candidates:
+        path = checkpoint_dir / candidate
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        problems.append(f"{candidate}: {problem}")
+        report(f"{path}: {problem}; not used")
+    if len(candidates) == 1 and not (checkpoint_dir / name).exists():
         raise ValueError(f"{checkpoint_dir / INDEX_FILE}: names checkpoint {name}, which is missing")
-    return path
+    raise ValueError(f"{checkpoint_dir}: no valid checkpoint ({'; '.join(problems)})")
+
+
+def checkpoint_problem(path) -> str | None:
+    """What is wrong with the checkpoint directory ``path`` (a missing, truncated or altered file, checked
+    against its ``manifest.json``), or None when it is complete and unaltered."""
+    path = Path(path)
+    if not path.is_dir():
+        return "missing"
+    try:
+        files = json.loads((path / MANIFEST_FILE).read_text())["files"]
+    except FileNotFoundError:
+        return f"no {MANIFEST_FILE} (an incomplete copy?)"
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"unreadable {MANIFEST_FILE} ({error})"
+    for name, expected in sorted(files.items()):
+        file = path / name
+        if not file.is_file():
+            return f"{name} is missing"
+        size = file.stat().st_size
+        if size != expected["bytes"]:
+            return f"{name} has {size} bytes, the manifest says {expected['bytes']} (truncated?)"
+        if _sha256(file) != expected["sha256"]:
+            return f"{name} does not match its SHA-256 in the manifest (corrupt bytes)"
+    if "meta.json" not in files or not any(name.startswith(PREFIX + ".") for name in files):
+        return f"{MANIFEST_FILE} lists no checkpoint files"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _manifest_of(directory: Path) -> dict:
+    return {"files": {file.name: {"bytes": file.stat().st_size, "sha256": _sha256(file)}
+                      for file in sorted(directory.iterdir())
+                      if file.is_file() and file.name != MANIFEST_FILE and not file.name.startswith(".")}}
+
+
+def _write_manifest(directory: Path) -> None:
+    """Write ``manifest.json`` (size and SHA-256 of every other file of ``directory``), last, atomically."""
+    manifest = _manifest_of(directory)
+    with atomic_output(directory / MANIFEST_FILE) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1))
+
+
+class _disk_full_reported:
+    """Turn a full disk or quota met while saving into one line naming the directory and the space needed."""
+
+    def __init__(self, checkpoint_dir: Path, name: str, state):
+        self.checkpoint_dir, self.name, self.state = checkpoint_dir, name, state
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if error is None or not _is_disk_full(error):
+            return False
+        needed = sum(int(np.prod(v.shape)) * v.dtype.size for v in self.state.variables)
+        try:
+            free = shutil.disk_usage(self.checkpoint_dir).free
+        except OSError:
+            free = 0
+        full = OSError(f"{self.checkpoint_dir}: no space left for checkpoint {self.name}: needs about "
+                       f"{_megabytes(needed)} free, {_megabytes(free)} free (disk full or quota exceeded); the "
+                       "previous checkpoints are intact")
+        full.errno = errno.ENOSPC
+        raise full from None
+
+
+def _is_disk_full(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    message = str(getattr(error, "message", "")) if isinstance(error, tf.errors.OpError) else ""
+    return "No space left on device" in message or "Disk quota exceeded" in message
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:.3g} MB"
 
 
 def load_checkpoint(path, state: TrainingState, *, partial: bool = False) -> dict:
@@ -179,6 +290,9 @@ def load_checkpoint(path, state: TrainingState, *, partial: bool = False) -> dic
     meta_path = path / "meta.json"
     if not meta_path.exists():
         raise ValueError(f"{path}: not a checkpoint directory (no meta.json)")
+    problem = checkpoint_problem(path)
+    if problem is not None:
+        raise ValueError(f"{path}: damaged checkpoint: {problem}")
     try:
         status = tf.train.Checkpoint(state=state).read(str(path / PREFIX))
         if partial:

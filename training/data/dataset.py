@@ -7,7 +7,7 @@ from climseg.contract import CHANNELS
 
 from .normalize import normalization_coefficients
 from .order import sample_tasks
-from .readers import BatchStream
+from .readers import READ_TIMEOUT_S, BatchStream
 from .sample import sample_grid
 from .stats import ChannelStats
 
@@ -34,7 +34,8 @@ def _next_batch(stream_id):
 def make_dataset(files, stats: ChannelStats, *, batch_size: int, shuffle: bool = True, seed: int = 0,
                  epoch: int = 0, skip_batches: int = 0, normalization: str = "zscore",
                  crop: tuple[int, int] | None = None, flips: bool = False, read_workers: int = 4,
-                 prefetch: int = 2, repeat: bool = True, drop_remainder: bool = True):
+                 prefetch: int = 2, repeat: bool = True, drop_remainder: bool = True,
+                 read_timeout: float = READ_TIMEOUT_S):
     """A ``tf.data.Dataset`` of normalized, batched samples read in parallel processes.
 
     Parameters
@@ -66,6 +67,9 @@ def make_dataset(files, stats: ChannelStats, *, batch_size: int, shuffle: bool =
         True: epoch after epoch without end (batches may span two epochs); False: one epoch.
     drop_remainder : bool
         Must be True (every batch is full: static shapes; a single epoch drops its last partial batch).
+    read_timeout : float
+        Longest wait for the reads of one batch, s; longer (a hung file system) raises an error naming the
+        batch's files, as does a reader process that dies (killed). Reading never waits forever.
 
     Returns
     -------
@@ -119,7 +123,7 @@ def make_dataset(files, stats: ChannelStats, *, batch_size: int, shuffle: bool =
         tasks = sample_tasks(files, seed=seed, epoch=epoch, skip_samples=skip_samples, repeat=repeat,
                               shuffle=shuffle, grid=grid, crop=crop, flips=flips, read_kwargs=read_kwargs)
         return BatchStream(tasks, batch_size=batch_size, shape=shape, read_workers=read_workers,
-                            prefetch=prefetch)
+                           prefetch=prefetch, read_timeout=read_timeout)
 
     x_shape, y_shape = (batch_size, *shape, len(CHANNELS)), (batch_size, *shape)
 

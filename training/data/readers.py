@@ -34,8 +34,13 @@ import contextlib
 import itertools
 import math
 import multiprocessing
+import multiprocessing.util
+import os
+import select
+import signal
 import sys
 import threading
+import time
 import types
 import weakref
 
@@ -45,6 +50,11 @@ from climseg.contract import CHANNELS
 
 from .sample import read_sample
 
+READ_TIMEOUT_S = 600.0
+"""Longest wait for the reads of one batch, s (a full-size sample reads in well under a second)."""
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+"""Signals a reader ignores: the training process decides when the readers stop."""
 
 _worker_buffers: dict = {}
 
@@ -60,22 +70,85 @@ def _aligned_view(raw, dtype, shape) -> np.ndarray:
     return flat[start:start + count].view(dtype).reshape(shape)
 
 
-def _attach_buffers(data_raw, labels_raw, shape) -> None:
-    """Reader-process initializer: the batch buffers, (buffers, batch, lat, lon, 16) and (buffers, batch, lat, lon).
+def _reader_main(connection, data_raw, labels_raw, shape, trainer_pid: int) -> None:
+    """A reader process: read the samples named on ``connection`` into the batch buffers, reply to each.
+
+    Parameters
+    ----------
+    connection : multiprocessing.connection.Connection
+        Tasks ``(buffer, position, path, read_sample keyword arguments)`` come in; ``None`` (done) or the
+        exception raised (naming the file) goes back for each, in order. End of file: stop.
+    data_raw, labels_raw : RawArray
+        The batch buffers, (buffers, batch, lat, lon, 16) float32 and (buffers, batch, lat, lon) int32.
+    shape : tuple of int
+        (buffers, batch, lat, lon).
+    trainer_pid : int
+        The process that reads the batches; the reader exits when it does.
+
+    Notes
+    -----
+    A batch system ends a job by signalling every process of the job step (Slurm at the time limit,
+    ``scancel --signal``, LSF's ``bkill -s``), readers included. The training process then saves a
+    checkpoint and may need its readers to reach the next step, so a reader ignores SIGTERM, SIGUSR1 and
+    SIGINT: the training process decides, by closing the connection. When the training process ends,
+    however it ends (SIGKILL too), the reader exits within milliseconds: a thread waits on a pidfd of the
+    training process. (``PR_SET_PDEATHSIG`` would follow the wrong process: a reader's parent is the
+    ``forkserver``, which a stop signal to the job kills.) Each reader has its own pipe, so no lock is
+    shared between processes: a reader that dies cannot leave the others waiting on a lock it held.
 
     Reading one byte of every page maps the whole buffer into this process now (16 pages per fault),
     instead of one 4 KiB page fault at a time while writing samples: a first write to shared memory costs
     about as much as reading the sample.
     """
-    _worker_buffers["data"] = _aligned_view(data_raw, np.float32, (*shape, len(CHANNELS)))
-    _worker_buffers["labels"] = _aligned_view(labels_raw, np.int32, shape)
+    for ignored in STOP_SIGNALS:
+        signal.signal(ignored, signal.SIG_IGN)
+    if not _alive(trainer_pid):  # it ended while this reader was starting
+        os._exit(1)
+    threading.Thread(target=_exit_with, args=(trainer_pid,), daemon=True, name="exit-with-trainer").start()
+    data = _aligned_view(data_raw, np.float32, (*shape, len(CHANNELS)))
+    labels = _aligned_view(labels_raw, np.int32, shape)
     for raw in (data_raw, labels_raw):
         int(np.frombuffer(raw, np.uint8)[::4096].sum())
+    while True:
+        try:
+            task = connection.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        buffer, position, path, kwargs = task
+        try:
+            read_sample(path, out_data=data[buffer, position], out_labels=labels[buffer, position], **kwargs)
+            reply = None
+        except Exception as error:  # noqa: BLE001 (sent to the training process, which raises it)
+            reply = error if isinstance(error, (OSError, ValueError)) else RuntimeError(f"{path}: {error!r}")
+        try:
+            connection.send(reply)
+        except (OSError, ValueError):
+            return
 
 
-def _read_into_buffer(buffer: int, position: int, path: str, kwargs: dict) -> None:
-    read_sample(path, out_data=_worker_buffers["data"][buffer, position],
-                out_labels=_worker_buffers["labels"][buffer, position], **kwargs)
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _exit_with(pid: int) -> None:
+    """Exit this process (status 1) as soon as process ``pid`` ends (a pidfd; polled once a second where
+    the kernel has no pidfd)."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        while _alive(pid):
+            time.sleep(1.0)
+    else:
+        select.select([descriptor], [], [])
+    os._exit(1)
 
 
 @contextlib.contextmanager
@@ -94,33 +167,62 @@ def _main_module_hidden():
         sys.modules["__main__"] = main
 
 
+def _stop_readers(connections, readers, *, grace: float = 5.0) -> None:
+    """Close the readers' connections (each exits after its current read), wait ``grace`` s, then SIGKILL."""
+    for connection in connections:
+        connection.close()
+    deadline = time.monotonic() + grace
+    for reader in readers:
+        reader.join(max(0.0, deadline - time.monotonic()))
+        if reader.exitcode is None:
+            reader.kill()
+            reader.join()
+
+
 class BatchStream:
-    """Batches read by a pool of processes into shared memory and handed to TensorFlow without a copy.
+    """Batches read by reader processes into shared memory and handed to TensorFlow without a copy.
 
     There are ``fill_ahead + prefetch + 2`` batch buffers. ``fill_ahead`` of them are being filled by the
     readers at any time; a finished buffer is given to TensorFlow as a tensor aliasing it (DLPack) and
     comes back for filling when TensorFlow frees that tensor (a ``weakref.finalize`` on the numpy view
     the tensor holds). Should the consumer hold on to so many batches that fewer than ``fill_ahead``
     buffers would be left for filling, batches are copied instead, so reading never stalls.
+
+    Samples go to the readers in turn, each over its own pipe, and each reader answers in order, so the
+    answers of a batch are the next ones on its readers' pipes. Waiting never lasts forever: a reader that
+    dies (killed) or reads for longer than ``read_timeout`` seconds raises an error naming the files.
     """
 
-    def __init__(self, tasks, *, batch_size, shape, read_workers, prefetch):
-        self.tasks, self.batch_size = tasks, batch_size
+    def __init__(self, tasks, *, batch_size, shape, read_workers, prefetch, read_timeout=READ_TIMEOUT_S):
+        self.tasks, self.batch_size, self.read_timeout = tasks, batch_size, read_timeout
         self.fill_ahead = math.ceil(read_workers / batch_size) + 1  # every reader busy, the next batch queued
         self.num_buffers = self.fill_ahead + prefetch + 2
         buffers_shape = (self.num_buffers, batch_size, *shape)
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])  # readers start with numpy and h5py already imported
+        # Readers start with numpy and h5py already imported, and with the stop signals ignored.
+        context.set_forkserver_preload([__name__, f"{__package__}.forkserver_signals"])
         data_raw = context.RawArray("b", int(np.prod(buffers_shape)) * len(CHANNELS) * 4 + 64)
         labels_raw = context.RawArray("b", int(np.prod(buffers_shape)) * 4 + 64)
         self.data = _aligned_view(data_raw, np.float32, (*buffers_shape, len(CHANNELS)))
         self.labels = _aligned_view(labels_raw, np.int32, buffers_shape)
+        self.readers, self.connections = [], []
         with _main_module_hidden():
-            self.pool = context.Pool(read_workers, initializer=_attach_buffers,
-                                     initargs=(data_raw, labels_raw, buffers_shape))
+            for number in range(read_workers):
+                ours, theirs = context.Pipe()
+                reader = context.Process(target=_reader_main, name=f"climseg-reader-{number}", daemon=True,
+                                         args=(theirs, data_raw, labels_raw, buffers_shape, os.getpid()))
+                reader.start()
+                theirs.close()
+                self.readers.append(reader)
+                self.connections.append(ours)
+        # Also at interpreter exit, before multiprocessing's own exit handler SIGTERMs (which readers ignore)
+        # and joins its daemon processes.
+        self._stop = multiprocessing.util.Finalize(self, _stop_readers, args=(self.connections, self.readers),
+                                                   exitpriority=16)
+        self.next_reader = 0
         self.lock = threading.Lock()
         self.free, self.held = set(range(self.num_buffers)), set()
-        self.filling = collections.deque()  # (buffer, [AsyncResult per sample])
+        self.filling = collections.deque()  # (buffer, [reader of each sample], [path of each sample])
         self._fill()
 
     def _fill(self) -> None:
@@ -130,8 +232,12 @@ class BatchStream:
                 return
             with self.lock:
                 buffer = self.free.pop()
-            self.filling.append((buffer, [self.pool.apply_async(_read_into_buffer, (buffer, j, path, kwargs))
-                                          for j, (path, kwargs) in enumerate(samples)]))
+            assigned = []
+            for position, (path, kwargs) in enumerate(samples):
+                self.connections[self.next_reader].send((buffer, position, path, kwargs))
+                assigned.append(self.next_reader)
+                self.next_reader = (self.next_reader + 1) % len(self.readers)
+            self.filling.append((buffer, assigned, [path for path, _ in samples]))
 
     def _release(self, buffer: int) -> None:
         with self.lock:
@@ -142,9 +248,8 @@ class BatchStream:
         """The next batch as tensors: x float32 (batch, lat, lon, 16), y int32 (batch, lat, lon)."""
         import tensorflow as tf
 
-        buffer, results = self.filling.popleft()
-        for result in results:
-            result.get()  # re-raises a reader's error (naming the file) here
+        buffer, assigned, paths = self.filling.popleft()
+        self._wait(assigned, paths)
         labels = tf.constant(self.labels[buffer])
         with self.lock:
             alias = len(self.held) + 1 <= self.num_buffers - self.fill_ahead
@@ -158,6 +263,35 @@ class BatchStream:
         self._fill()
         return data, labels
 
+    def _wait(self, assigned, paths) -> None:
+        """Take the answers of a batch's reads: re-raise a reader's error (naming the file); raise OSError
+        naming the file when its reader died or the batch took longer than ``read_timeout`` s."""
+        deadline = time.monotonic() + self.read_timeout
+        for number, path in zip(assigned, paths):
+            connection, reader = self.connections[number], self.readers[number]
+            while not connection.poll(max(0.0, min(1.0, deadline - time.monotonic()))):
+                if reader.exitcode is not None:
+                    raise OSError(f"{path}: reader process {reader.pid} {_exit_reason(reader.exitcode)} while "
+                                  "reading it (killed, e.g. out of memory?)")
+                if time.monotonic() >= deadline:
+                    raise OSError(f"{path}: not read after {self.read_timeout:g} s (read_timeout); a hung file "
+                                  "system, or a file still being written?")
+            try:
+                reply = connection.recv()
+            except (EOFError, OSError):
+                reader.join(1.0)
+                how = "ended" if reader.exitcode is None else _exit_reason(reader.exitcode)
+                raise OSError(f"{path}: reader process {reader.pid} {how} while reading it (killed, e.g. out of "
+                              "memory?)") from None
+            if reply is not None:
+                raise reply  # the reader's error, naming the file
+
     def close(self) -> None:
-        self.pool.terminate()
-        self.pool.join()
+        self._stop()
+
+
+def _exit_reason(exitcode: int) -> str:
+    """``exitcode`` of a ``multiprocessing.Process`` in words: "killed by SIGKILL" or "exited with status 1"."""
+    if exitcode < 0:
+        return f"killed by {signal.Signals(-exitcode).name}"
+    return f"exited with status {exitcode}"
