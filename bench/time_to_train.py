@@ -37,7 +37,10 @@ training): default 26.7 (5.8, 0.4, 20.5; 7 validations), mixed_bfloat16 29.4, la
 larc 39.7, 2ranks 73.3 (two processes on 2 cores: 17.2 s staging and start-up, 48.3 s training); K=2
 instances 3.36 models/min against 2.25 for one run alone (1.49x: one run does not fill both cores). With
 one run per configuration the differences in epochs to target (lag1: 5 against 7) are within the spread
-of seeds; decide a default on ``--runs 5``.
+of seeds; decide a default on ``--runs 5``. ``--runs 3 --configs default lag1`` (load about 9): default
+32.9 s (runs 32.9, 33.4, 20.6; 7, 5, 5 validations), lag1 25.3 s (27.5, 25.3, 17.6; 5, 6, 5 validations):
+the same time per epoch, the difference is epochs to target, within the seeds' spread here; the defaults
+(fp32, lag 0, no LARC) are kept until a 5-run measurement on a quiet machine says otherwise.
 
 The last line: the best configuration's score / the default's (below 1: the best is faster; the default
 should change to it where the difference is beyond the run-to-run spread shown in the table).
