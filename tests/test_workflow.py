@@ -295,9 +295,9 @@ def test_training_stopped_by_the_batch_system_resumes_when_the_workflow_is_rerun
         assert first.poll() is None, first.stdout.read()[-3000:]
         assert time.monotonic() < deadline, "no checkpoint within 300 s"
         time.sleep(0.2)
-    ranks = subprocess.run(["pgrep", "-f", "bin/climseg train .*results/test/train/work"],
-                           capture_output=True, text=True).stdout.split()
-    ranks = [pid for pid in ranks if Path(f"/proc/{pid}/cwd").resolve() == workdir.resolve()]  # not other jobs'
+    ranks = [pid for pid in subprocess.run(["pgrep", "-f", "bin/climseg train .*results/test/train/work"],
+                                           capture_output=True, text=True).stdout.split()
+             if Path(f"/proc/{pid}/cwd").resolve() == workdir.resolve()]  # this workflow's ranks, not another's
     assert len(ranks) == 2, ranks
     for pid in ranks:
         os.kill(int(pid), signal.SIGTERM)
