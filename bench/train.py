@@ -81,11 +81,9 @@ def _time_calls(function, args: tuple, steps: int) -> tuple[float, float]:
     return first, (time.perf_counter() - start) / steps
 
 
-def xla_figures(config: TrainConfig, shape: tuple, batch: int, steps: int) -> dict:
-    """Seconds per training step and per evaluation step, plain graph and XLA, of one network and precision.
-
-    The same model, optimizer and batch for all four; plain first, then XLA.
-    """
+def benchmark_model(config: TrainConfig):
+    """``(model, optimizer, learning_rate, class_weights)`` of ``config``, seeded, in its precision (the
+    caller sets fp32 back), with the paper's class frequencies."""
     set_precision(config.precision)
     tf.keras.utils.set_random_seed(0)
     model = build_run_model(config)
@@ -93,6 +91,15 @@ def xla_figures(config: TrainConfig, shape: tuple, batch: int, steps: int) -> di
     optimizer = make_optimizer(config, learning_rate)
     optimizer.build(model.trainable_variables)
     class_weights = tf.constant(losses.class_weights_from_frequencies([0.982, 0.0007, 0.017]), tf.float32)
+    return model, optimizer, learning_rate, class_weights
+
+
+def xla_figures(config: TrainConfig, shape: tuple, batch: int, steps: int) -> dict:
+    """Seconds per training step and per evaluation step, plain graph and XLA, of one network and precision.
+
+    The same model, optimizer and batch for all four; plain first, then XLA.
+    """
+    model, optimizer, learning_rate, class_weights = benchmark_model(config)
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(batch, *shape, len(CHANNELS))).astype(np.float32))  # (batch, lat, lon, 16)
     y = tf.constant(rng.integers(0, NUM_CLASSES, size=(batch, *shape)).astype(np.int32))  # (batch, lat, lon)
@@ -108,13 +115,7 @@ def xla_figures(config: TrainConfig, shape: tuple, batch: int, steps: int) -> di
 
 def training_step_figures(config: TrainConfig, shape: tuple, batch: int, steps: int) -> dict:
     """Seconds per step, samples/s and profiler FLOPs per sample of one network and precision."""
-    set_precision(config.precision)
-    tf.keras.utils.set_random_seed(0)
-    model = build_run_model(config)
-    learning_rate = WarmupDecay(1e-4, 1000, decay="none")
-    optimizer = make_optimizer(config, learning_rate)
-    optimizer.build(model.trainable_variables)
-    class_weights = tf.constant(losses.class_weights_from_frequencies([0.982, 0.0007, 0.017]), tf.float32)
+    model, optimizer, learning_rate, class_weights = benchmark_model(config)
     step = make_train_step(model, optimizer, class_weights, config=config, learning_rate=learning_rate)
 
     x_spec = tf.TensorSpec((batch, *shape, len(CHANNELS)), tf.float32)
