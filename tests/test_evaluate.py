@@ -34,8 +34,11 @@ def test_a_rank_that_fails_ends_the_job_instead_of_leaving_the_other_in_the_allr
 @pytest.mark.slow
 def test_a_killed_rank_ends_the_job_within_seconds_naming_it(tiny_trained_run, tmp_path, mpi_rank_pid):
     samples = sorted(tiny_trained_run["samples"].glob("data-*.h5"))
-    listing = tmp_path / "test.txt"
-    listing.write_text("\n".join(map(str, samples * 1000)) + "\n")   # minutes of work for each rank
+    listing = tmp_path / "copies"  # minutes of work for each rank: hard links (a sample named twice is an error)
+    for copy in range(1000):
+        (listing / str(copy)).mkdir(parents=True)
+        for sample in samples:
+            os.link(sample, listing / str(copy) / sample.name)
     marker = os.getpid()
     environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "CLIMSEG_TEST_JOB": str(marker)}
     job = subprocess.Popen([*MPIRUN, "-x", "CLIMSEG_TEST_JOB", "-np", "2", CLIMSEG, "evaluate", "--run",
