@@ -33,9 +33,7 @@ random state; in deterministic mode the weights end bit-identical to an uninterr
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import signal
 import time
@@ -171,36 +169,23 @@ def validation_counts(dataset, confusion_step, *, max_batches: int = 0) -> tuple
 
 
 class StopFlag:
-    """Set by SIGTERM/SIGUSR1; the loop checks it at step boundaries.
+    """Set by SIGTERM/SIGUSR1; the loop checks it at step boundaries (allreduced, so every rank stops at the same step).
 
-    A second signal while the loop is computing ends the process at once (it may be stuck, e.g. waiting
-    for input). Inside :meth:`held` (a checkpoint being written, the ranks meeting afterwards) further
-    signals are only noted: a batch system that signals twice must not leave half a checkpoint.
+    Further signals are ignored: a launcher forwards the signal the batch system already sent to every process
+    of the job step (mpirun forwards SIGUSR1), and neither the step in progress nor the checkpoint written
+    after it may be cut short. A stuck job is ended with SIGKILL (the batch system's last word anyway).
     """
 
     def __init__(self):
         self.raised = None
         self._previous = {}
-        self._held = False
 
     def __enter__(self):
         for sig in STOP_SIGNALS:
             self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
-    @contextlib.contextmanager
-    def held(self):
-        """Within this block no signal ends the process (the first one still sets :attr:`raised`)."""
-        self._held = True
-        try:
-            yield
-        finally:
-            self._held = False
-
     def _handle(self, signum, frame):
-        if self.raised is not None and not self._held:  # a second signal: the loop is stuck; die now
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
         if self.raised is None:
             self.raised = signal.Signals(signum).name
 
@@ -528,16 +513,14 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
                 mllog.end("epoch_stop", epoch_num=int(state.epoch.numpy()))
                 losses_of_epoch, in_epoch = [], False
             if validation or end_of_epoch or (config.checkpoint_every and step % config.checkpoint_every == 0):
-                with stop.held():
-                    save(run_dir, state, config, root=root, validation=validation)
+                save(run_dir, state, config, root=root, validation=validation)
             if config.target_iou and status == "success":
                 break
 
             stop_now = int(distributed.allreduce_sum(tf.constant(int(stop.raised is not None), tf.int32)))
             if stop_now and step < total_steps:
-                with stop.held():
-                    save(run_dir, state, config, root=root)
-                    distributed.barrier()  # no rank exits (and makes the launcher kill the others) mid-save
+                save(run_dir, state, config, root=root)
+                distributed.barrier()  # no rank exits (and makes the launcher kill the others) mid-save
                 bar.close()
                 mllog.end("run_stop", status="aborted", reason=stop.raised or "stop signal on another rank")
                 if root:
