@@ -202,12 +202,19 @@ def test_evaluation_batch_size_divides_the_number_of_files():
 def test_stop_flag_catches_sigterm_and_sigusr1_and_restores_handlers():
     import os
     before = signal.getsignal(signal.SIGTERM)
-    for sig in (signal.SIGTERM, signal.SIGUSR1):
-        with StopFlag() as stop:
-            assert stop.raised is None
-            os.kill(os.getpid(), sig)
-            assert stop.raised == sig.name
-    assert signal.getsignal(signal.SIGTERM) is before
+    with StopFlag() as stop:
+        assert stop.raised is None
+    assert signal.getsignal(signal.SIGTERM) is before  # no stop: handlers restored
+    try:
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            with StopFlag() as stop:
+                assert stop.raised is None
+                os.kill(os.getpid(), sig)
+                assert stop.raised == sig.name
+            assert signal.getsignal(sig) is signal.SIG_IGN  # stopped: late copies of the signal are ignored
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(sig, before)
 
 
 MLLOG_SETTINGS = ["global_batch_size", "opt_name", "opt_base_learning_rate", "opt_learning_rate_warmup_steps",

@@ -191,7 +191,9 @@ class StopFlag:
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            # After a stop, copies of the signal may still arrive (mpirun forwards SIGUSR1 late): the run is
+            # saved and exiting with 75, so they are ignored rather than left to kill it.
+            signal.signal(sig, signal.SIG_IGN if self.raised is not None else handler)
 
 
 def _write_metrics(path: Path, records: list) -> None:
