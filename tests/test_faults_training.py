@@ -3,7 +3,8 @@
 - A stop signal (SIGTERM or SIGUSR1) sent to EVERY process of the job (launcher, ``mpirun``, ranks, reader
   processes, forkserver), as Slurm does at the time limit, at a random moment: the job ends with a complete
   checkpoint and exit status 75 within a bounded time, and ``--resume`` ends bit-identical to an
-  uninterrupted run. A short version runs by default; the loop of 20 trials is marked ``slow``.
+  uninterrupted run (batch-norm moving statistics: to float32 rounding). A short version runs by default; the
+  loop of 20 trials is marked ``soak`` (``pytest -m soak``, 40-90 min).
 - One rank SIGKILLed mid-training: the job ends within seconds naming the rank, and ``--resume`` continues
   from the last complete checkpoint, again ending bit-identical to the uninterrupted run.
 
@@ -122,7 +123,12 @@ def assert_same_state(a, b):
     assert name_a == name_b == f"step-{TOTAL_STEPS:08d}"
     assert state_a.keys() == state_b.keys()
     for name in state_a:
-        np.testing.assert_array_equal(state_a[name], state_b[name], err_msg=name)
+        if "moving_mean" in name or "moving_variance" in name:
+            # Averaged over the ranks at every checkpoint (issue 11.7), so also at the stop checkpoint, which the
+            # uninterrupted run does not have: equal to float32 rounding (measured: 3e-6 relative at most).
+            np.testing.assert_allclose(state_a[name], state_b[name], rtol=1e-4, atol=1e-7, err_msg=name)
+        else:
+            np.testing.assert_array_equal(state_a[name], state_b[name], err_msg=name)
 
 
 def wait_for(path: Path, process, timeout=600):
@@ -211,7 +217,7 @@ def test_stop_signal_to_every_process_of_the_job_ends_in_a_checkpoint_then_resum
 
 
 @pytest.mark.mpi
-@pytest.mark.slow
+@pytest.mark.soak
 @pytest.mark.timeout(0)
 def test_twenty_stop_signals_at_random_moments_all_end_in_a_checkpoint(job, tmp_path):
     rng = random.Random(20)
@@ -252,8 +258,13 @@ def test_a_second_stop_signal_is_ignored_while_the_first_is_handled():
     the rank nor cut the checkpoint short."""
     from training.loop import StopFlag
 
-    with StopFlag() as stop:
-        os.kill(os.getpid(), signal.SIGTERM)
-        os.kill(os.getpid(), signal.SIGUSR1)
-        os.kill(os.getpid(), signal.SIGTERM)
-        assert stop.raised == "SIGTERM"
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        with StopFlag() as stop:
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGUSR1)
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stop.raised == "SIGTERM"
+    finally:  # a stopped StopFlag leaves the signals ignored: children of later tests would inherit that
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

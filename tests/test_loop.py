@@ -205,6 +205,7 @@ def test_stop_flag_catches_sigterm_and_sigusr1_and_restores_handlers():
     with StopFlag() as stop:
         assert stop.raised is None
     assert signal.getsignal(signal.SIGTERM) is before  # no stop: handlers restored
+    originals = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)}
     try:
         for sig in (signal.SIGTERM, signal.SIGUSR1):
             with StopFlag() as stop:
@@ -213,8 +214,8 @@ def test_stop_flag_catches_sigterm_and_sigusr1_and_restores_handlers():
                 assert stop.raised == sig.name
             assert signal.getsignal(sig) is signal.SIG_IGN  # stopped: late copies of the signal are ignored
     finally:
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
-            signal.signal(sig, before)
+        for sig, handler in originals.items():
+            signal.signal(sig, handler)
 
 
 MLLOG_SETTINGS = ["global_batch_size", "opt_name", "opt_base_learning_rate", "opt_learning_rate_warmup_steps",

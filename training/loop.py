@@ -401,13 +401,13 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
     """
     policy = tf.keras.mixed_precision.global_policy()
     try:
-        with distributed.fail_fast():
-            return _train(config, Path(run_dir), resume=resume, progress=progress)
+        with distributed.fail_fast(), StopFlag() as stop:  # a stop signal during set-up stops at the first step
+            return _train(config, Path(run_dir), stop, resume=resume, progress=progress)
     finally:
         tf.keras.mixed_precision.set_global_policy(policy)  # the run's precision does not leak to the caller
 
 
-def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) -> int:
+def _train(config: TrainConfig, run_dir: Path, stop: StopFlag, *, resume: bool, progress: bool) -> int:
     # ---- processes and checks
     distributed.init(settings=config.horovod)
     rank, ranks, root = distributed.rank(), distributed.size(), distributed.is_root()
@@ -461,76 +461,75 @@ def _train(config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool) 
     status = "aborted" if config.target_iou else "success"  # until the target is reached
     bar = tqdm(total=total_steps, initial=start["step"], unit="step", disable=not (root and progress),
                dynamic_ncols=True, desc=f"{config.model} {global_batch} samples/step")
-    with StopFlag() as stop:
-        for x, y in dataset:                                    # x (batch, lat, lon, 16), y (batch, lat, lon)
-            if not in_epoch:
-                mllog.start("epoch_start", epoch_num=int(state.epoch.numpy()) + 1)
-                in_epoch = True
-            loss = train_step(x, y)
-            state.step.assign_add(1)
-            state.batches_in_epoch.assign_add(1)
-            step = int(state.step.numpy())
-            steps_logged += 1
-            losses_of_epoch.append(loss)
-            bar.update(1)
+    for x, y in dataset:                                    # x (batch, lat, lon, 16), y (batch, lat, lon)
+        if not in_epoch:
+            mllog.start("epoch_start", epoch_num=int(state.epoch.numpy()) + 1)
+            in_epoch = True
+        loss = train_step(x, y)
+        state.step.assign_add(1)
+        state.batches_in_epoch.assign_add(1)
+        step = int(state.step.numpy())
+        steps_logged += 1
+        losses_of_epoch.append(loss)
+        bar.update(1)
 
-            if step % config.log_every == 0 or step == total_steps:
-                loss_value = distributed.allreduce_mean(float(loss))  # this step's loss, mean over ranks
-                now = time.perf_counter()
-                samples_per_second = steps_logged * global_batch / (now - t_log)
-                t_log, steps_logged = now, 0
-                bar.set_postfix(loss=f"{loss_value:.4f}", iou=f"{last_validation.get('mean_iou', float('nan')):.3f}",
-                                samples_s=f"{samples_per_second:.1f}")
-                log_training(writer, step, loss=loss_value, learning_rate=float(learning_rate(step)),
-                             samples_per_second=samples_per_second,
-                             loss_scale=float(optimizer.loss_scale) if config.precision == "mixed_float16" else None)
+        if step % config.log_every == 0 or step == total_steps:
+            loss_value = distributed.allreduce_mean(float(loss))  # this step's loss, mean over ranks
+            now = time.perf_counter()
+            samples_per_second = steps_logged * global_batch / (now - t_log)
+            t_log, steps_logged = now, 0
+            bar.set_postfix(loss=f"{loss_value:.4f}", iou=f"{last_validation.get('mean_iou', float('nan')):.3f}",
+                            samples_s=f"{samples_per_second:.1f}")
+            log_training(writer, step, loss=loss_value, learning_rate=float(learning_rate(step)),
+                         samples_per_second=samples_per_second,
+                         loss_scale=float(optimizer.loss_scale) if config.precision == "mixed_float16" else None)
 
-            end_of_epoch = step % steps_per_epoch == 0
-            if end_of_epoch:
-                state.epoch.assign_add(1)
-                state.batches_in_epoch.assign(0)
-            validation = {}
-            if validation_files and (step % config.validate_every == 0 if config.validate_every else end_of_epoch):
-                epoch_num = int(state.epoch.numpy()) + (0 if end_of_epoch else 1)
-                mllog.start("eval_start", epoch_num=epoch_num)
-                validation = last_validation = validate(confusion_step, validation_files, stats, config)
-                mllog.end("eval_stop", epoch_num=epoch_num)
-                mllog.event("eval_accuracy", validation["mean_iou"], epoch_num=epoch_num, step_num=step,
-                            mlperf_mean_iou=validation["mlperf_mean_iou"])
-                if config.target_iou and validation["mean_iou"] >= config.target_iou:
-                    status = "success"
-            if end_of_epoch or validation:
-                train_loss = distributed.allreduce_mean(np.mean(losses_of_epoch)) if losses_of_epoch else None
-                records.append(metrics_record(
-                    "epoch" if end_of_epoch else "validation", state.position(), global_batch=global_batch,
-                    wall_time_s=elapsed_before + time.perf_counter() - t_start,
-                    learning_rate=float(learning_rate(step)), train_loss=train_loss,
-                    validation=last_validation if end_of_epoch else validation))
-                if config.target_iou:
-                    records[-1]["target_reached"] = status == "success"
-                if root:
-                    _write_metrics(run_dir / "metrics.jsonl", records)
-                    log_validation(writer, step, records[-1])
-            if end_of_epoch:
-                mllog.end("epoch_stop", epoch_num=int(state.epoch.numpy()))
-                losses_of_epoch, in_epoch = [], False
-            if validation or end_of_epoch or (config.checkpoint_every and step % config.checkpoint_every == 0):
-                save(run_dir, state, config, root=root, validation=validation)
-            if config.target_iou and status == "success":
-                break
+        end_of_epoch = step % steps_per_epoch == 0
+        if end_of_epoch:
+            state.epoch.assign_add(1)
+            state.batches_in_epoch.assign(0)
+        validation = {}
+        if validation_files and (step % config.validate_every == 0 if config.validate_every else end_of_epoch):
+            epoch_num = int(state.epoch.numpy()) + (0 if end_of_epoch else 1)
+            mllog.start("eval_start", epoch_num=epoch_num)
+            validation = last_validation = validate(confusion_step, validation_files, stats, config)
+            mllog.end("eval_stop", epoch_num=epoch_num)
+            mllog.event("eval_accuracy", validation["mean_iou"], epoch_num=epoch_num, step_num=step,
+                        mlperf_mean_iou=validation["mlperf_mean_iou"])
+            if config.target_iou and validation["mean_iou"] >= config.target_iou:
+                status = "success"
+        if end_of_epoch or validation:
+            train_loss = distributed.allreduce_mean(np.mean(losses_of_epoch)) if losses_of_epoch else None
+            records.append(metrics_record(
+                "epoch" if end_of_epoch else "validation", state.position(), global_batch=global_batch,
+                wall_time_s=elapsed_before + time.perf_counter() - t_start,
+                learning_rate=float(learning_rate(step)), train_loss=train_loss,
+                validation=last_validation if end_of_epoch else validation))
+            if config.target_iou:
+                records[-1]["target_reached"] = status == "success"
+            if root:
+                _write_metrics(run_dir / "metrics.jsonl", records)
+                log_validation(writer, step, records[-1])
+        if end_of_epoch:
+            mllog.end("epoch_stop", epoch_num=int(state.epoch.numpy()))
+            losses_of_epoch, in_epoch = [], False
+        if validation or end_of_epoch or (config.checkpoint_every and step % config.checkpoint_every == 0):
+            save(run_dir, state, config, root=root, validation=validation)
+        if config.target_iou and status == "success":
+            break
 
-            stop_now = int(distributed.allreduce_sum(tf.constant(int(stop.raised is not None), tf.int32)))
-            if stop_now and step < total_steps:
-                save(run_dir, state, config, root=root)
-                distributed.barrier()  # no rank exits (and makes the launcher kill the others) mid-save
-                bar.close()
-                mllog.end("run_stop", status="aborted", reason=stop.raised or "stop signal on another rank")
-                if root:
-                    print(f"climseg train: {stop.raised or 'stop signal on another rank'}: checkpoint saved at "
-                          f"step {step}; continue with --resume", flush=True)
-                writer.flush()
-                return INTERRUPTED_EXIT_CODE
-        distributed.barrier()  # rank 0 may still write the last checkpoint
+        stop_now = int(distributed.allreduce_sum(tf.constant(int(stop.raised is not None), tf.int32)))
+        if stop_now and step < total_steps:
+            save(run_dir, state, config, root=root)
+            distributed.barrier()  # no rank exits (and makes the launcher kill the others) mid-save
+            bar.close()
+            mllog.end("run_stop", status="aborted", reason=stop.raised or "stop signal on another rank")
+            if root:
+                print(f"climseg train: {stop.raised or 'stop signal on another rank'}: checkpoint saved at "
+                      f"step {step}; continue with --resume", flush=True)
+            writer.flush()
+            return INTERRUPTED_EXIT_CODE
+    distributed.barrier()  # rank 0 may still write the last checkpoint
     bar.close()
     mllog.end("run_stop", status=status)
     if root:
