@@ -44,6 +44,12 @@ COMMANDS = {
 }
 
 
+ABORT_GRACE_S = 0.5
+"""Seconds a failing MPI rank waits between printing its message and ``MPI_Abort``: the launcher forwards a
+rank's stderr asynchronously, and an abort right after the print lost the message now and then (seen under
+load)."""
+
+
 class CommandError(Exception):
     """An error to report to the user as one line, without a traceback (exit code 2)."""
 

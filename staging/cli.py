@@ -25,10 +25,11 @@ With ``--mllog PATH`` rank 0 appends two MLPerf-style lines (:mod:`climseg.mllog
 
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
-from climseg.cli import CommandError
+from climseg.cli import ABORT_GRACE_S, CommandError
 from climseg.contract import STATS_KEYS
 from climseg.samples import SOURCES_HELP, resolve_samples
 from staging.plan import RankPlan, check_plan_arguments, make_rank_plan, sample_universe
@@ -180,6 +181,7 @@ def stage_command(args):
         if not user_error:
             traceback.print_exc()
         print(f"climseg stage: error: rank {comm.rank}: {message}", file=sys.stderr, flush=True)
+        time.sleep(ABORT_GRACE_S)  # the launcher forwards stderr asynchronously: let the line out first
         comm.Abort(2 if isinstance(error, CommandError) else 1)
     mllog.end("staging_stop", status="success", staging_seconds=summary["seconds"],
               number_of_files=summary["files_needed"], bytes_written=summary["bytes_written"],

@@ -66,11 +66,14 @@ import dataclasses
 import logging
 import os
 import sys
+import time
 import traceback
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from climseg.cli import ABORT_GRACE_S
 
 log = logging.getLogger(__name__)
 
@@ -450,6 +453,7 @@ def _abort(message: str, code: int):
     who = rank() if _initialized else os.environ.get("OMPI_COMM_WORLD_RANK", os.environ.get("PMI_RANK", "?"))
     print(f"rank {who}: {message}", file=sys.stderr, flush=True)
     sys.stdout.flush()
+    time.sleep(ABORT_GRACE_S)
     try:
         from mpi4py import MPI
         MPI.COMM_WORLD.Abort(code)
