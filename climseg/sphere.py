@@ -1,7 +1,7 @@
 """Geometry on the sphere: great-circle distances and periodic longitudes.
 
-Shared by the demo-data generator (``climseg.synth``) and the event analysis (``events``); grid-cell areas
-and connected regions on a grid are in :mod:`labeling.grid`. The Earth is a sphere of radius
+Shared by the labeller (``labeling``), the demo-data generator (``climseg.synth``) and the event analysis
+(``events``); grid-cell areas and connected regions on a grid are in :mod:`labeling.grid`. The Earth is a sphere of radius
 :data:`EARTH_RADIUS_KM` (the mean radius; CAM5 uses 6371.22 km, 0.003 % away).
 """
 
@@ -14,12 +14,11 @@ EARTH_RADIUS_KM = 6371.0
 
 
 def great_circle_km(lat1_deg, lon1_deg, lat2_deg, lon2_deg):
-    """Great-circle distance (km) between points given in degrees (broadcasting, haversine)."""
-    phi1, phi2 = np.deg2rad(lat1_deg), np.deg2rad(lat2_deg)
-    dphi = phi2 - phi1
-    dlam = np.deg2rad(np.asarray(lon2_deg) - np.asarray(lon1_deg))
-    h = np.sin(dphi / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(dlam / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    """Great-circle distance (km) between points given in degrees (broadcasting like numpy, haversine, float64)."""
+    lat1, lon1, lat2, lon2 = (np.deg2rad(np.asarray(a, dtype=np.float64))
+                              for a in (lat1_deg, lon1_deg, lat2_deg, lon2_deg))
+    h = np.sin(0.5 * (lat2 - lat1)) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(0.5 * (lon2 - lon1)) ** 2
+    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
 def circular_mean_lon_deg(lon_deg, weights=None) -> float:

@@ -144,7 +144,7 @@ def match_tracks(reference, candidate, *, max_distance_km: float = DEFAULT_MAX_D
     """
     from scipy.optimize import linear_sum_assignment
 
-    from labeling.grid import great_circle_distance_km
+    from climseg.sphere import great_circle_km
 
     if max_distance_km <= 0 or min_common_steps < 1:
         raise ValueError(f"max_distance_km must be > 0 and min_common_steps >= 1, got {max_distance_km}, "
@@ -165,7 +165,7 @@ def match_tracks(reference, candidate, *, max_distance_km: float = DEFAULT_MAX_D
             rows = ref_rows.get(hour)
             if rows is None:
                 continue
-            d = great_circle_distance_km(ref_lat[rows][:, None], ref_lon[rows][:, None],
+            d = great_circle_km(ref_lat[rows][:, None], ref_lon[rows][:, None],
                                          cand_lat[cand_rows][None, :], cand_lon[cand_rows][None, :])
             near_r, near_c = np.nonzero(d <= max_distance_km)
             np.add.at(close, (ref_track[rows][near_r], cand_track[cand_rows][near_c]), 1)

@@ -11,8 +11,7 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-EARTH_RADIUS_KM = 6371.0
-"""Mean Earth radius (km)."""
+from climseg.sphere import EARTH_RADIUS_KM, great_circle_km
 
 EARTH_RADIUS_M = EARTH_RADIUS_KM * 1000.0
 
@@ -82,14 +81,6 @@ def cell_area_km2(lat_deg, lon_deg):
     return np.broadcast_to(per_row[:, None], (lat.size, lon.size))
 
 
-def great_circle_distance_km(lat1_deg, lon1_deg, lat2_deg, lon2_deg):
-    """Great-circle distance (km) between points, broadcasting like numpy (haversine formula)."""
-    lat1, lon1, lat2, lon2 = (np.deg2rad(np.asarray(a, dtype=np.float64))
-                              for a in (lat1_deg, lon1_deg, lat2_deg, lon2_deg))
-    h = np.sin(0.5 * (lat2 - lat1)) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(0.5 * (lon2 - lon1)) ** 2
-    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-
-
 def destination_point(lat_deg, lon_deg, bearing_deg, distance_km):
     """Point reached from (lat, lon) travelling ``distance_km`` along a great circle at ``bearing_deg``.
 
@@ -156,7 +147,7 @@ def disc_window(lat_deg, lon_deg, lat0_deg, lon0_deg, radius_km):
             cols = np.mod(np.arange(centre_col - half_cols, centre_col + half_cols + 1), lon.size)
     else:
         cols = np.arange(max(0, centre_col - half_cols), min(lon.size, centre_col + half_cols + 1))
-    distance = great_circle_distance_km(lat0_deg, lon0_deg, lat[rows][:, None], lon[cols][None, :])
+    distance = great_circle_km(lat0_deg, lon0_deg, lat[rows][:, None], lon[cols][None, :])
     return rows, cols, distance
 
 

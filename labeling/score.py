@@ -23,7 +23,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from climseg.contract import AR, TC
-from labeling.grid import great_circle_distance_km
+from climseg.sphere import great_circle_km
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +81,7 @@ def match_centres(detected, true, *, max_distance_km: float = 100.0):
     tru = np.asarray(true, dtype=np.float64).reshape(-1, 2)
     if len(det) == 0 or len(tru) == 0:
         return [], np.zeros(0)
-    dist = great_circle_distance_km(det[:, None, 0], det[:, None, 1], tru[None, :, 0], tru[None, :, 1])
+    dist = great_circle_km(det[:, None, 0], det[:, None, 1], tru[None, :, 0], tru[None, :, 1])
     cost = np.where(dist <= max_distance_km, dist, 1e9)
     rows, cols = linear_sum_assignment(cost)
     ok = dist[rows, cols] <= max_distance_km

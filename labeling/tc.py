@@ -30,8 +30,9 @@ import numpy as np
 from scipy import ndimage
 
 from labeling.config import TCConfig
-from labeling.grid import (EARTH_RADIUS_M, EIGHT_CONNECTED, KM_PER_DEGREE, check_grid, destination_point, disc_window,
-                           great_circle_distance_km, is_periodic, label_regions, longitude_spacing_deg, nearest_grid_index,
+from climseg.sphere import great_circle_km
+from labeling.grid import (EARTH_RADIUS_M, EIGHT_CONNECTED, KM_PER_DEGREE, check_grid, destination_point,
+                           disc_window, is_periodic, label_regions, longitude_spacing_deg, nearest_grid_index,
                            relative_vorticity)
 
 N_BEARINGS = 16
@@ -494,4 +495,4 @@ def _drops_everywhere(field, lat, lon, lat0, lon0, search_km, within_km, drop, s
 
 
 def _distance_km(a: TCCentre, b: TCCentre) -> float:
-    return float(great_circle_distance_km(a.lat_deg, a.lon_deg, b.lat_deg, b.lon_deg))
+    return float(great_circle_km(a.lat_deg, a.lon_deg, b.lat_deg, b.lon_deg))

@@ -7,7 +7,8 @@ import pytest
 
 from labeling.ar import atmospheric_river_mask, atmospheric_river_regions, ivt_threshold, tropical_damping
 from labeling.config import ARConfig
-from labeling.grid import EARTH_RADIUS_KM, cell_area_km2, great_circle_distance_km, label_regions
+from climseg.sphere import great_circle_km
+from labeling.grid import EARTH_RADIUS_KM, cell_area_km2, label_regions
 
 LAT = np.linspace(-90, 90, 181)  # 1 degree
 LON = np.arange(360) * 1.0
@@ -51,7 +52,7 @@ def test_long_narrow_midlatitude_band_is_an_ar_with_its_true_geometry():
     r = regions[0]
     assert r.area_km2 == pytest.approx(cell_area_km2(LAT, LON)[inside].sum())
     # longest chord: between opposite corner cells of the band
-    corners = [great_circle_distance_km(a, 100, b, 150) for a in (43, 47) for b in (43, 47)]
+    corners = [great_circle_km(a, 100, b, 150) for a in (43, 47) for b in (43, 47)]
     assert r.length_km == pytest.approx(max(corners), rel=1e-9)
     assert r.width_km == pytest.approx(r.area_km2 / r.length_km)
     assert r.centroid_lat_deg == pytest.approx(45.0, abs=0.1)

@@ -10,7 +10,8 @@ from climseg.contract import AR, BACKGROUND, TC
 from events.compare import (MaskComparison, ObjectOverlap, compare_mask_files, drop_small_regions, flat_rows,
                             match_objects,
                             match_tracks, track_hours, write_report)
-from labeling.grid import cell_area_km2, destination_point, great_circle_distance_km
+from climseg.sphere import great_circle_km
+from labeling.grid import cell_area_km2, destination_point
 
 
 def track(track_id, lat0, lon0, *, start_hour=0, steps=16, step_h=6, day0=1, bearing=300.0, speed_km_h=20.0):

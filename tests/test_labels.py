@@ -16,7 +16,8 @@ import pytest
 from climseg.contract import AR, BACKGROUND, TC
 from climseg.synth import SynthConfig, TCSpec, derived_fields, plant_tc, synthesize_day
 from labeling.config import IVTConfig, LabelConfig, TCConfig
-from labeling.grid import great_circle_distance_km, label_regions
+from climseg.sphere import great_circle_km
+from labeling.grid import label_regions
 from labeling.labels import label_time_step
 from labeling.score import score_results
 
@@ -84,14 +85,14 @@ def test_a_storm_inside_a_river_is_labelled_tc_and_the_river_is_kept_off_it(stor
     no_tcs = LabelConfig(tc=TCConfig(vorticity_threshold_per_s=1.0))  # no vorticity maximum reaches 1 s-1
     for fields, lat, lon, planted_mask, planted in storms_in_rivers:
         r = label_time_step(fields, lat, lon, config=LabelConfig())
-        distances = [great_circle_distance_km(c.lat_deg, c.lon_deg, planted.lat_deg, planted.lon_deg)
+        distances = [great_circle_km(c.lat_deg, c.lon_deg, planted.lat_deg, planted.lon_deg)
                      for c in r.tc_centres]
         assert min(distances) < 50.0  # measured 9-26 km on a 111 km grid
         assert (r.labels[planted_mask] == TC).mean() >= 0.75  # measured 0.8-1.0
         assert not (r.labels[planted_mask] == AR).any()
         rows, cols = np.nonzero(r.labels == AR)
         for c in r.tc_centres:
-            assert great_circle_distance_km(c.lat_deg, c.lon_deg, lat[rows], lon[cols]).min() > 1.5 * c.radius_km
+            assert great_circle_km(c.lat_deg, c.lon_deg, lat[rows], lon[cols]).min() > 1.5 * c.radius_km
         # What the exclusion prevents: without TC detection the storm's core is labelled part of the river.
         unguarded = label_time_step(fields, lat, lon, config=no_tcs)
         assert (unguarded.labels[planted_mask] == AR).mean() > 0.8  # measured 0.9-1.0
@@ -155,7 +156,7 @@ def test_exclusion_radius_keeps_ars_away_from_storms(one_degree_days):
     r = label_time_step(fields_at(ds, 3), lat, lon, config=LabelConfig(tc_exclusion_radius_factor=3.0))
     rows, cols = np.nonzero(r.ar_mask)
     for c in r.tc_centres:
-        assert great_circle_distance_km(c.lat_deg, c.lon_deg, lat[rows], lon[cols]).min() > 3.0 * c.radius_km
+        assert great_circle_km(c.lat_deg, c.lon_deg, lat[rows], lon[cols]).min() > 3.0 * c.radius_km
 
 
 def coarsen(field, factor=4):
@@ -178,7 +179,7 @@ def test_same_centres_at_quarter_degree_and_coarsened_to_one_degree():
                                  coarse_lat, coarse_lon, config=LabelConfig())
         assert len(fine.tc_centres) == len(coarse.tc_centres) == len(truth.tcs_at(step))
         for f in fine.tc_centres:
-            c = min(coarse.tc_centres, key=lambda c: great_circle_distance_km(c.lat_deg, c.lon_deg, f.lat_deg, f.lon_deg))
+            c = min(coarse.tc_centres, key=lambda c: great_circle_km(c.lat_deg, c.lon_deg, f.lat_deg, f.lon_deg))
             assert abs(c.lat_deg - f.lat_deg) <= dlat
             assert abs((c.lon_deg - f.lon_deg + 180) % 360 - 180) <= dlon
         fine_results.append(fine)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from labeling.config import TCConfig
-from labeling.grid import EARTH_RADIUS_KM, great_circle_distance_km, label_regions
+from climseg.sphere import great_circle_km
+from labeling.grid import EARTH_RADIUS_KM, label_regions
 from labeling.score import mask_iou
 from labeling.tc import (cyclonic_vorticity, detect_tc_centres, gale_radius_km, tropical_cyclone_mask,
                          vorticity_threshold_on_grid)
@@ -39,7 +40,7 @@ def storm_fields(lat, lon, storms, *, spin=1.0, warm_k=5.0, psl_drop=True, wind_
          "PRECT": np.full(shape, 2e-8), "U850": np.full(shape, -2.0), "V850": np.full(shape, 1.0)}
     for slat, slon, dp in storms:
         dlon = (lon[None, :] - slon + 180.0) % 360.0 - 180.0
-        r = great_circle_distance_km(slat, slon, lat[:, None], lon[None, :])
+        r = great_circle_km(slat, slon, lat[:, None], lon[None, :])
         dx = EARTH_RADIUS_KM * np.cos(np.deg2rad(lat[:, None])) * np.deg2rad(dlon)
         dy = EARTH_RADIUS_KM * np.deg2rad(lat[:, None] - slat) * np.ones_like(dlon)
         dist = np.maximum(np.hypot(dx, dy), 1e-6)
@@ -71,7 +72,7 @@ def test_detects_storms_in_both_hemispheres_with_centre_and_radius(step):
     assert len(centres) == 2
     assert centres[0].psl_pa < centres[1].psl_pa  # deepest first
     for c, (slat, slon, dp) in zip(centres, STORMS[::-1]):
-        assert great_circle_distance_km(c.lat_deg, c.lon_deg, slat, slon) < 0.3 * step * 111.2
+        assert great_circle_km(c.lat_deg, c.lon_deg, slat, slon) < 0.3 * step * 111.2
         assert c.vorticity_per_s > 1.6e-4
         # background flow (~2 m s-1) shifts the mean profile a little; rings are one grid spacing wide.
         # Measured: within 0.12 grid spacing (5-12 km at 1 degree, 5-7 km at 0.5 degree).
@@ -99,7 +100,7 @@ def test_storm_on_the_seam_is_found_and_masked_on_both_sides():
     fields = storm_fields(lat, lon, [(15.0, 0.2, 5000.0)])
     centres = detect_tc_centres(fields, lat, lon, config=TCConfig())
     assert len(centres) == 1
-    assert great_circle_distance_km(centres[0].lat_deg, centres[0].lon_deg, 15.0, 0.2) < 40
+    assert great_circle_km(centres[0].lat_deg, centres[0].lon_deg, 15.0, 0.2) < 40
     mask = tropical_cyclone_mask(fields, lat, lon, centres, config=TCConfig())
     assert mask[:, 0].any() and mask[:, -1].any()
     assert label_regions(mask, periodic=True)[1] == 1
@@ -127,7 +128,7 @@ def test_vorticity_is_the_same_on_grids_that_resolve_the_scale_and_compares_alik
 
 def test_gale_radius_from_the_radial_profile():
     lat, lon = grid(0.25, (0, 40), (100, 160))
-    r = great_circle_distance_km(20.0, 130.0, lat[:, None], lon[None, :])
+    r = great_circle_km(20.0, 130.0, lat[:, None], lon[None, :])
     wind = 0.85 * holland_wind(r, 5000.0)
     radius, rmw = gale_radius_km(wind, lat, lon, 20.0, 130.0, gale_m_s=17.5, max_radius_km=1000.0)
     assert radius == pytest.approx(analytic_gale_radius(5000.0), abs=0.5 * 0.25 * 111.2)
@@ -147,7 +148,7 @@ def test_mask_matches_the_gale_disc(method, min_iou):
     mask = tropical_cyclone_mask(fields, lat, lon, centres, config=config)
     truth = np.zeros_like(mask)
     for slat, slon, dp in STORMS:
-        truth |= great_circle_distance_km(slat, slon, lat[:, None], lon[None, :]) <= analytic_gale_radius(dp)
+        truth |= great_circle_km(slat, slon, lat[:, None], lon[None, :]) <= analytic_gale_radius(dp)
     assert mask_iou(mask, truth) > min_iou
     assert label_regions(mask, periodic=True)[1] == 2  # one footprint per storm, eye filled
     for c in centres:
@@ -217,7 +218,7 @@ def test_a_rankine_vortex_is_a_storm_just_above_the_documented_threshold_and_not
         assert len(centres) == found, (step, factor)
         if found:  # the vortex's own vorticity is what is measured (solid body: exact up to 1 %)
             assert centres[0].vorticity_per_s == pytest.approx(factor * documented, rel=0.01)
-            assert great_circle_distance_km(centres[0].lat_deg, centres[0].lon_deg, 20.0, 130.0) < step * 111.2
+            assert great_circle_km(centres[0].lat_deg, centres[0].lon_deg, 20.0, 130.0) < step * 111.2
 
 
 def test_vorticity_threshold_on_coarse_grids_and_without_adaptation():
@@ -235,4 +236,4 @@ def test_storms_on_a_2_5_degree_grid_are_found_within_half_a_cell():
     centres = detect_tc_centres(storm_fields(lat, lon, STORMS), lat, lon, config=TCConfig())
     assert len(centres) == 2
     for slat, slon, _ in STORMS:
-        assert min(great_circle_distance_km(c.lat_deg, c.lon_deg, slat, slon) for c in centres) < 0.5 * 2.5 * 111.2
+        assert min(great_circle_km(c.lat_deg, c.lon_deg, slat, slon) for c in centres) < 0.5 * 2.5 * 111.2
