@@ -234,7 +234,10 @@ class BatchStream:
                 buffer = self.free.pop()
             assigned = []
             for position, (path, kwargs) in enumerate(samples):
-                self.connections[self.next_reader].send((buffer, position, path, kwargs))
+                try:
+                    self.connections[self.next_reader].send((buffer, position, path, kwargs))
+                except OSError:  # BrokenPipeError: the reader is gone
+                    raise self._reader_lost(self.next_reader, path) from None
                 assigned.append(self.next_reader)
                 self.next_reader = (self.next_reader + 1) % len(self.readers)
             self.filling.append((buffer, assigned, [path for path, _ in samples]))
@@ -279,12 +282,16 @@ class BatchStream:
             try:
                 reply = connection.recv()
             except (EOFError, OSError):
-                reader.join(1.0)
-                how = "ended" if reader.exitcode is None else _exit_reason(reader.exitcode)
-                raise OSError(f"{path}: reader process {reader.pid} {how} while reading it (killed, e.g. out of "
-                              "memory?)") from None
+                raise self._reader_lost(number, path) from None
             if reply is not None:
                 raise reply  # the reader's error, naming the file
+
+    def _reader_lost(self, number: int, path) -> OSError:
+        """The error for reader ``number`` found gone (closed pipe) while it had ``path`` to read."""
+        reader = self.readers[number]
+        reader.join(1.0)
+        how = "ended" if reader.exitcode is None else _exit_reason(reader.exitcode)
+        return OSError(f"{path}: reader process {reader.pid} {how} while reading it (killed, e.g. out of memory?)")
 
     def close(self) -> None:
         self._stop()
