@@ -322,7 +322,7 @@ def test_signals_during_a_slow_checkpoint_write_end_with_it_complete_and_exit_75
     """
     import signal
 
-    from training.loop import INTERRUPTED_EXIT_CODE
+    from training.stop import INTERRUPTED_EXIT_CODE
     root, _, stats = demo_samples
     run = tmp_path / "run"
     marker = os.getpid() * 1000 + 7

@@ -5,6 +5,7 @@
   checkpoint and exit status 75 within a bounded time, and ``--resume`` ends bit-identical to an
   uninterrupted run (batch-norm moving statistics: to float32 rounding). A short version runs by default; the
   loop of 20 trials is marked ``soak`` (``pytest -m soak``, 40-90 min).
+- A stop signal during set-up (while the ranks load TensorFlow): the run stops at its first step with a checkpoint.
 - One rank SIGKILLed mid-training: the job ends within seconds naming the rank, and ``--resume`` continues
   from the last complete checkpoint, again ending bit-identical to the uninterrupted run.
 
@@ -25,7 +26,7 @@ import numpy as np
 import pytest
 
 from training.demo import write_demo_samples
-from training.loop import INTERRUPTED_EXIT_CODE
+from training.stop import INTERRUPTED_EXIT_CODE
 
 CLIMSEG = str(Path(sys.executable).parent / "climseg")
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2"]
@@ -216,6 +217,63 @@ def test_stop_signal_to_every_process_of_the_job_ends_in_a_checkpoint_then_resum
     assert all(seconds is not None and seconds < STOP_BOUND_S for _, seconds in times), times
 
 
+def caught_signals(pid: int) -> set:
+    """The signals process ``pid`` has a handler for (``SigCgt`` of /proc/PID/status)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(status.split("SigCgt:")[1].split()[0], 16)
+    return {sig for sig in signal.Signals if mask >> (sig - 1) & 1}
+
+
+def test_climseg_train_catches_the_stop_signals_before_it_imports_tensorflow(tmp_path):
+    """Loading TensorFlow takes seconds on a busy node; a stop signal then must not kill the rank."""
+    spy = f"""
+import signal, sys
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow":
+            handlers = {{signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)}}
+            print("while importing tensorflow:", *sorted(getattr(h, "__qualname__", str(h)) for h in handlers))
+            sys.exit(0)
+sys.meta_path.insert(0, Spy())
+from climseg.cli import main
+main(["train", "--data", "{tmp_path}", "--stats", "{tmp_path / 'stats.h5'}", "--out", "{tmp_path / 'run'}"])
+"""
+    result = subprocess.run([sys.executable, "-c", spy], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "while importing tensorflow: StopFlag._handle", result.stdout
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(3000)
+def test_a_stop_signal_during_set_up_stops_the_run_at_its_first_step(job, tmp_path, mpi_rank_pid):
+    """A batch system may signal the job in its first seconds: signalled as soon as both ranks catch the stop
+    signals (while they load TensorFlow, before Horovod starts), the run stops at step 1 with a checkpoint."""
+    out = tmp_path / "early"
+    process = start_job(job["arguments"] + ["--out", str(out)], marker=os.getpid())
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, "the ranks did not catch the signals"
+            ranks = [mpi_rank_pid(os.getpid(), rank) for rank in (0, 1)]
+            try:
+                if None not in ranks and all({signal.SIGTERM, signal.SIGUSR1} <= caught_signals(pid) for pid in ranks):
+                    in_set_up = not any("horovod" in Path(f"/proc/{pid}/maps").read_text() for pid in ranks)
+                    break
+            except (OSError, IndexError):  # a rank that has just started
+                pass
+            time.sleep(0.005)
+        assert signal_session(process.pid, signal.SIGTERM) >= 4
+        output, _ = process.communicate(timeout=STOP_BOUND_S * 2)
+        assert_session_ends(process.pid)
+    finally:
+        kill_session(process.pid)
+    assert in_set_up, "Horovod had started before the signal"
+    assert process.returncode == INTERRUPTED_EXIT_CODE, output[-3000:]
+    assert "SIGTERM: checkpoint saved at step 1;" in output, output[-3000:]
+    name, state = checkpoint_state(out)
+    assert name == "step-00000001" and int(state["state/step/.ATTRIBUTES/VARIABLE_VALUE"]) == 1
+
+
 @pytest.mark.mpi
 @pytest.mark.soak
 @pytest.mark.timeout(0)
@@ -256,7 +314,7 @@ def test_a_sigkilled_rank_ends_the_job_naming_it_and_resume_continues(job, tmp_p
 def test_a_second_stop_signal_is_ignored_while_the_first_is_handled():
     """mpirun forwards SIGUSR1 to ranks that already got it from the batch system: the second must neither kill
     the rank nor cut the checkpoint short."""
-    from training.loop import StopFlag
+    from training.stop import StopFlag
 
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)}
     try:

@@ -20,7 +20,8 @@ from climseg.cli import main
 from climseg.contract import LABELS_KEY
 from training.config import TrainConfig
 from training.demo import write_demo_samples
-from training.loop import INTERRUPTED_EXIT_CODE, StopFlag, count_labels, evaluation_batch_size, model_config
+from training.loop import count_labels, evaluation_batch_size, model_config
+from training.stop import INTERRUPTED_EXIT_CODE, StopFlag
 
 GRID = (32, 48)
 

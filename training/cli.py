@@ -16,6 +16,7 @@ from climseg.contract import CLASS_NAMES, NUM_CLASSES
 from climseg.samples import RANK_SOURCES_HELP, SOURCES_HELP
 from training.config import (COMPRESSIONS, DECAYS, LR_SCALINGS, MODEL_PRESETS, MODELS, NORMALIZATIONS, OPTIMIZERS,
                              PRECISIONS, TrainConfig, read_yaml_mapping)
+from training.stop import StopFlag
 
 DEFAULTS = TrainConfig()
 
@@ -123,16 +124,17 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def train_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    import tensorflow as tf
+    with StopFlag() as stop:  # from here a stop signal stops the run at its first step (TensorFlow loads for seconds)
+        import tensorflow as tf
 
-    from training.data import pipeline_error_message
-    from training.loop import train
-    try:
-        return train(config, args.out, resume=args.resume, progress=args.progress)
-    except (OSError, ValueError) as error:
-        raise CommandError(str(error)) from None
-    except tf.errors.OpError as error:  # a bad sample met while iterating the input pipeline
-        raise CommandError(pipeline_error_message(error)) from None
+        from training.data import pipeline_error_message
+        from training.loop import train
+        try:
+            return train(config, args.out, resume=args.resume, progress=args.progress, stop=stop)
+        except (OSError, ValueError) as error:
+            raise CommandError(str(error)) from None
+        except tf.errors.OpError as error:  # a bad sample met while iterating the input pipeline
+            raise CommandError(pipeline_error_message(error)) from None
 
 
 def predict_parser(parser: argparse.ArgumentParser) -> None:

@@ -33,9 +33,9 @@ random state; in deterministic mode the weights end bit-identical to an uninterr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-import signal
 import time
 from pathlib import Path
 
@@ -57,11 +57,7 @@ from training.config import TrainConfig, check_config, lr_scale
 from training.metrics import iou_summary
 from training.run import build_run_model, model_config  # noqa: F401  (model_config: used by tests and benches)
 from training.schedule import WarmupDecay
-
-INTERRUPTED_EXIT_CODE = 75
-"""Exit code of a run stopped by SIGTERM/SIGUSR1 after saving its checkpoint (sysexits EX_TEMPFAIL)."""
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+from training.stop import INTERRUPTED_EXIT_CODE, StopFlag
 
 
 def make_optimizer(config: TrainConfig, learning_rate):
@@ -166,34 +162,6 @@ def validation_counts(dataset, confusion_step, *, max_batches: int = 0) -> tuple
         sums += tf.stack([tf.cast(batch_iou_sum, tf.float64), tf.cast(tf.shape(y)[0], tf.float64)])
     confusion, sums = distributed.allreduce_sum(confusion), distributed.allreduce_sum(sums)
     return np.asarray(confusion).astype(np.int64), float(sums[0]), int(sums[1])
-
-
-class StopFlag:
-    """Set by SIGTERM/SIGUSR1; the loop checks it at step boundaries (allreduced, so every rank stops at the same step).
-
-    Further signals are ignored: a launcher forwards the signal the batch system already sent to every process
-    of the job step (mpirun forwards SIGUSR1), and neither the step in progress nor the checkpoint written
-    after it may be cut short. A stuck job is ended with SIGKILL (the batch system's last word anyway).
-    """
-
-    def __init__(self):
-        self.raised = None
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in STOP_SIGNALS:
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.raised is None:
-            self.raised = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            # After a stop, copies of the signal may still arrive (mpirun forwards SIGUSR1 late): the run is
-            # saved and exiting with 75, so they are ignored rather than left to kill it.
-            signal.signal(sig, signal.SIG_IGN if self.raised is not None else handler)
 
 
 def _write_metrics(path: Path, records: list) -> None:
@@ -391,17 +359,20 @@ def log_validation(writer, step: int, validation: dict) -> None:
 
 # ---- the run ---------------------------------------------------------------------------------------------------
 
-def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool = True) -> int:
+def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool = True,
+          stop: StopFlag | None = None) -> int:
     """Train a network as ``config`` says, writing the run to ``run_dir``; returns the exit code.
 
     0: all epochs done or ``target_iou`` reached; :data:`INTERRUPTED_EXIT_CODE`: stopped by a signal after
     saving a checkpoint. Bad input raises ValueError/OSError naming the file; under several ranks any
     exception aborts the whole job with its message (``distributed.fail_fast``) instead of leaving the
-    other ranks waiting.
+    other ranks waiting. ``stop``: an entered :class:`~training.stop.StopFlag` of the caller (``climseg train``
+    enters one before loading TensorFlow); none: one from here on. A stop signal during set-up stops the run
+    at its first step.
     """
     policy = tf.keras.mixed_precision.global_policy()
     try:
-        with distributed.fail_fast(), StopFlag() as stop:  # a stop signal during set-up stops at the first step
+        with distributed.fail_fast(), (StopFlag() if stop is None else contextlib.nullcontext(stop)) as stop:
             return _train(config, Path(run_dir), stop, resume=resume, progress=progress)
     finally:
         tf.keras.mixed_precision.set_global_policy(policy)  # the run's precision does not leak to the caller
