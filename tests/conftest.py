@@ -1,6 +1,7 @@
-"""Test-wide settings: quiet TensorFlow, legacy Keras, the venv's MPI first on PATH."""
+"""Test-wide settings: quiet TensorFlow, legacy Keras, the venv's MPI first on PATH, stop signals reset."""
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -12,6 +13,23 @@ VENV_BIN = Path(sys.executable).parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+STOP_SIGNAL_HANDLERS = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)}
+
+
+@pytest.fixture(autouse=True)
+def stop_signals_as_at_start():
+    """SIGTERM and SIGUSR1 as when the tests began, before and after every test.
+
+    ``climseg train`` leaves them ignored when it returns (its process only exits then), and a test or a
+    session fixture may run it in this process: children of later tests would inherit the ignored signals.
+    """
+    for sig, handler in STOP_SIGNAL_HANDLERS.items():
+        signal.signal(sig, handler)
+    yield
+    for sig, handler in STOP_SIGNAL_HANDLERS.items():
+        signal.signal(sig, handler)
 
 
 @pytest.fixture

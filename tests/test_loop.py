@@ -206,17 +206,20 @@ def test_stop_flag_catches_sigterm_and_sigusr1_and_restores_handlers():
     with StopFlag() as stop:
         assert stop.raised is None
     assert signal.getsignal(signal.SIGTERM) is before  # no stop: handlers restored
-    originals = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)}
-    try:
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
-            with StopFlag() as stop:
-                assert stop.raised is None
-                os.kill(os.getpid(), sig)
-                assert stop.raised == sig.name
-            assert signal.getsignal(sig) is signal.SIG_IGN  # stopped: late copies of the signal are ignored
-    finally:
-        for sig, handler in originals.items():
-            signal.signal(sig, handler)
+    for sig in (signal.SIGTERM, signal.SIGUSR1):  # (the conftest restores the handlers after the test)
+        with StopFlag() as stop:
+            assert stop.raised is None
+            os.kill(os.getpid(), sig)
+            assert stop.raised == sig.name
+        assert signal.getsignal(sig) is signal.SIG_IGN  # stopped: late copies of the signal are ignored
+
+
+def test_a_stop_flag_that_does_not_restore_leaves_the_signals_ignored_after_a_complete_run():
+    """``climseg train``'s: a signal while the finished process tears down must not kill it."""
+    with StopFlag(restore=False) as stop:
+        pass
+    assert stop.raised is None
+    assert {signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)} == {signal.SIG_IGN}
 
 
 MLLOG_SETTINGS = ["global_batch_size", "opt_name", "opt_base_learning_rate", "opt_learning_rate_warmup_steps",

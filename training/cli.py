@@ -124,7 +124,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def train_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    with StopFlag() as stop:  # from here a stop signal stops the run at its first step (TensorFlow loads for seconds)
+    # From here a stop signal stops the run at its first step (TensorFlow loads for seconds); after the run
+    # the signals stay ignored while the process exits.
+    with StopFlag(restore=False) as stop:
         import tensorflow as tf
 
         from training.data import pipeline_error_message

@@ -19,10 +19,16 @@ class StopFlag:
     Further signals are ignored: a launcher forwards the signal the batch system already sent to every process
     of the job step (mpirun forwards SIGUSR1), and neither the step in progress nor the checkpoint written
     after it may be cut short. A stuck job is ended with SIGKILL (the batch system's last word anyway).
+
+    On exit the previous handlers come back, unless a signal was caught or ``restore`` is False: the signals
+    then stay ignored. ``climseg train`` passes ``restore=False``: after the run the process only exits
+    (Horovod and TensorFlow tear down for a second or more), and a signal then must not turn a finished run
+    into a killed rank (seen: the batch system's signal during teardown, exit 138 after a complete run).
     """
 
-    def __init__(self):
+    def __init__(self, *, restore: bool = True):
         self.raised = None
+        self.restore = restore
         self._previous = {}
 
     def __enter__(self):
@@ -38,4 +44,4 @@ class StopFlag:
         for sig, handler in self._previous.items():
             # After a stop, copies of the signal may still arrive (mpirun forwards SIGUSR1 late): the run is
             # saved and exiting with 75, so they are ignored rather than left to kill it.
-            signal.signal(sig, signal.SIG_IGN if self.raised is not None else handler)
+            signal.signal(sig, handler if self.restore and self.raised is None else signal.SIG_IGN)
