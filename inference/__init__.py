@@ -5,7 +5,6 @@
 - ``inference.infer``: raw netCDF -> normalized batches -> the network -> mask files (``climseg infer``), one
   process or many ranks under MPI;
 - ``inference.export``: the heuristic labels of ``climseg label`` in the same format (``climseg export``);
-- ``inference.disk``: the one-line error of a full disk;
 - ``inference.cli``: the command lines.
 
 TensorFlow is imported by ``inference.infer`` only; ``inference.masks`` needs netCDF4 and numpy.

@@ -66,7 +66,7 @@ import numpy as np
 from climseg import __version__
 from climseg.atomic import atomic_output
 from climseg.contract import AR, BACKGROUND, NUM_CLASSES, TC
-from inference.disk import disk_full_error
+from climseg.disk import reporting_disk_full
 
 NETWORK, HEURISTIC = "network", "heuristic"
 """Values of the global attribute ``climseg_mask_source``."""
@@ -279,11 +279,6 @@ def mask_file(path, coordinates: dict, *, mask_source: str, source: str, history
         raise
     with netcdf_lock():
         contents = dataset.close()
-    try:
-        with atomic_output(path, suffix=".nc.tmp") as tmp, open(tmp, "wb") as out:
-            out.write(contents)
-    except OSError as error:
-        full = disk_full_error(path, error, needed_bytes=len(contents))
-        if full is not None:
-            raise full from None
-        raise
+    with (reporting_disk_full(path, needed_bytes=len(contents), kept="no file was left"),
+          atomic_output(path, suffix=".nc.tmp") as tmp, open(tmp, "wb") as out):
+        out.write(contents)

@@ -25,10 +25,8 @@ Together they reproduce the labels exactly: the source file and time index give 
 
 from __future__ import annotations
 
-import errno
 import functools
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import NamedTuple
@@ -37,6 +35,7 @@ import numpy as np
 
 from climseg import __version__
 from climseg.atomic import atomic_output
+from climseg.disk import reporting_disk_full
 from climseg.contract import AR, CHANNELS, CLASS_NAMES, DATA_KEY, LABELS_KEY, NUM_CLASSES, TC, cam5_grid
 
 
@@ -175,7 +174,9 @@ def write_sample(path, data, labels, lat_deg, lon_deg, *, attrs: dict) -> Path:
     if labels.size and not (labels.min() >= 0 and labels.max() < NUM_CLASSES):  # NaN fails both
         raise ValueError(f"{path}: labels hold values outside 0..{NUM_CLASSES - 1} ({labels.min()}..{labels.max()})")
     path = Path(path)
-    try:
+    needed = (data.nbytes + labels.size + 8 * (data.shape[0] + data.shape[1])
+              + sum(len(str(value)) for value in attrs.values()) + _HDF5_OVERHEAD_BYTES)
+    with reporting_disk_full(path, needed_bytes=needed, kept="no partial file was left"):
         with atomic_output(path) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.create_dataset(DATA_KEY, data=data.astype(np.float32, copy=False))
@@ -184,29 +185,12 @@ def write_sample(path, data, labels, lat_deg, lon_deg, *, attrs: dict) -> Path:
                 f.create_dataset("lon", data=np.asarray(lon_deg, np.float64)).attrs["units"] = "degrees_east"
                 for key, value in attrs.items():
                     f.attrs[key] = value
-    except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        raise _disk_full(path, error.errno, needed=data.nbytes + labels.size + 8 * (data.shape[0] + data.shape[1])
-                         + sum(len(str(value)) for value in attrs.values()) + _HDF5_OVERHEAD_BYTES) from None
     return path
 
 
 _HDF5_OVERHEAD_BYTES = 16 * 1024
 """Metadata of a sample file beyond its arrays and attributes (superblock, object headers, B-trees):
 about 10 KiB measured; the estimate of the space a sample needs rounds it up."""
-
-
-def _disk_full(path: Path, code: int, *, needed: int) -> OSError:
-    """The one-line OSError (``errno`` kept) for a sample that did not fit on its disk."""
-    try:
-        free = f"{shutil.disk_usage(path.parent).free / 1e6:.1f} MB free"
-    except OSError:
-        free = "free space unknown"
-    what = "quota exceeded" if code == errno.EDQUOT else "no space left on device"
-    error = OSError(f"{path}: {what}: the sample needs {needed / 1e6:.1f} MB, {free} in {path.parent}")
-    error.errno = code
-    return error
 
 
 def _attr(value):

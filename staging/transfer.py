@@ -45,6 +45,7 @@ from pathlib import Path
 from crc32c import crc32c
 
 from climseg.atomic import atomic_output
+from climseg.disk import disk_full_error, human_bytes, is_disk_full
 
 RECORD_DIR = ".climseg-stage"
 """Sub-directory of the node-local directory holding one record per staged file."""
@@ -144,15 +145,10 @@ def verified_record(node_dir, name) -> dict | None:
 
 
 def write_error(path, error: OSError, *, needed_bytes: int) -> OSError:
-    """The one-line error of a failed write of ``path`` (a staged file or its record); for a full disk or
-    quota it says how much the file needs and how much is free (with the partial copy already removed)."""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        try:
-            free = human_bytes(shutil.disk_usage(Path(path).parent).free)
-        except OSError:
-            free = "unknown"
-        return OSError(error.errno, f"{path}: node-local disk full ({error.strerror}): the file needs "
-                                    f"{human_bytes(needed_bytes)}, {free} free")
+    """The one-line error of a failed write of ``path`` (a staged file or its record, the partial copy
+    already removed); for a full disk or quota :func:`climseg.disk.disk_full_error`."""
+    if is_disk_full(error):
+        return disk_full_error(path, needed_bytes=needed_bytes, kept="the partial copy was removed", code=error.errno)
     return OSError(error.errno, f"{path}: cannot write the staged file ({error.strerror})")
 
 
@@ -313,14 +309,6 @@ def agree_on_transfers(comm, plan, node_dir) -> Transfers:
                 for i, signature in replied}
     return Transfers(sends, receives, already_staged, sum(sig["size"] for sig in signatures.values()),
                      max((signatures[i]["size"] for i in sends), default=0))
-
-
-def human_bytes(n: float) -> str:
-    """``n`` bytes as ``"1.23 GB"`` (decimal units)."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1000
 
 
 def check_free_space(node_comm, node_dir, bytes_to_write: int) -> None:

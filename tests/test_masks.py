@@ -114,7 +114,8 @@ def test_full_disk_is_one_line_naming_the_file_and_leaves_nothing(small_tmpfs, t
         write(path, coords, classes)
     message = str(caught.value)
     assert message.startswith(str(path)) and "\n" not in message
-    assert "disk full" in message and re.search(r"needs up to [\d.]+ [KM]iB, [\d.]+ [KM]iB free", message)
+    assert re.fullmatch(rf"{re.escape(str(path))}: disk full or quota exceeded: needs [\d.]+ (kB|MB), "
+                        rf"[\d.]+ (B|kB|MB) free in {re.escape(str(directory))}; no file was left", message), message
     assert caught.value.errno == errno.ENOSPC
     assert list(directory.iterdir()) == []
 

@@ -23,7 +23,7 @@ def test_full_disk_while_writing_a_prediction(tiny_trained_run, small_tmpfs, tmp
     message = str(caught.value)
     failed = message.split(":")[0]
     assert failed.startswith(str(out)) and failed.endswith(".h5") and "\n" not in message
-    assert "disk full" in message and "needs up to" in message and "free in" in message
+    assert "disk full or quota exceeded: needs " in message and f"free in {out}; no file was left" in message
     assert caught.value.errno == errno.ENOSPC
     assert not [p for p in out.iterdir() if p.name.startswith(".")]   # no temporary file left
     for written in out.iterdir():                                      # those before it are complete

@@ -25,8 +25,9 @@ from crc32c import crc32c
 from climseg.contract import DATA_KEY, LABELS_KEY, STATS_KEYS, sample_file_name
 from climseg.samples import resolve_samples
 from staging.plan import RankPlan, make_plan
+from climseg.disk import human_bytes
 from staging.transfer import (PAUSE_HOOK_ENV, READ_LOG_ENV, RECORD_DIR, SourceReader, StagedFileWriter, file_checksum,
-                              human_bytes, remove_leftovers, source_signature, verified_record)
+                              remove_leftovers, source_signature, verified_record)
 
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
 CLIMSEG = [str(Path(sys.executable).parent / "climseg")]  # the installed entry point, as users run it
@@ -201,13 +202,12 @@ def test_full_disk_while_writing_a_staged_file_is_one_line_and_leaves_nothing_na
     with pytest.raises(OSError) as error:
         for _ in range(size // 4096):
             writer.write(b"x" * 4096)
-    message = error.value.strerror  # what `climseg stage` prints after "error: rank R: "
+    message = str(error.value)  # what `climseg stage` prints after "error: rank R: "
     assert error.value.errno == errno.ENOSPC and "\n" not in message
-    assert message.startswith(f"{node_dir / 'big.h5'}: node-local disk full (No space left on device): "
-                              f"the file needs {human_bytes(size)}, ")
-    assert message.endswith(" free") and 0 < writer.size < size
+    assert message.startswith(f"{node_dir / 'big.h5'}: disk full or quota exceeded: needs {human_bytes(size)}, ")
+    assert message.endswith(f" free in {node_dir}; the partial copy was removed") and 0 < writer.size < size
     if small_tmpfs is not None:  # the free space of the real disk, the partial copy removed: 64 KiB
-        assert message.endswith(f", {human_bytes(64 << 10)} free")
+        assert f", {human_bytes(64 << 10)} free in " in message
     assert not [p for p in node_dir.rglob("*") if p.is_file()]  # no temporary file left, nothing named
 
 
@@ -228,14 +228,11 @@ def test_full_disk_for_the_record_removes_the_verified_copy_too(tmp_path, monkey
         def __exit__(self, *exc):
             return False
     monkeypatch.setattr(transfer, "atomic_output", FullDisk)
-    with pytest.raises(OSError, match=f"{RECORD_DIR}/x.h5.json: node-local disk full \\(Disk quota exceeded\\): "
-                                      "the file needs [0-9]+ B, .* free"):
+    with pytest.raises(OSError, match=f"{RECORD_DIR}/x.h5.json: disk full or quota exceeded: needs [0-9]+ B, .* free "
+                                      f"in .*{RECORD_DIR}; the partial copy was removed") as error:
         writer.commit(6, crc32c(b"abcdef"))
+    assert error.value.errno == errno.EDQUOT
     assert not (tmp_path / "x.h5").exists() and not list(tmp_path.glob(".*.tmp"))
-
-
-def test_human_bytes():
-    assert [human_bytes(n) for n in (999, 1500, 2.5e9)] == ["999 B", "1.50 kB", "2.50 GB"]
 
 
 # ---------------------------------------------------------------- under MPI
@@ -451,8 +448,8 @@ def test_disk_filling_up_during_staging_ends_the_job_with_one_line_and_nothing_h
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and errors[0].startswith(f"climseg stage: error: {node_dir}/"), result.stderr
-    assert "node-local disk full (No space left on device): the file needs " in errors[0]
-    assert errors[0].endswith(" free")
+    assert ": disk full or quota exceeded: needs " in errors[0]
+    assert errors[0].endswith("; the partial copy was removed")
     assert not (node_dir / "manifest.json").exists()
     assert not list(node_dir.rglob(".*.tmp"))
     staged = staged_samples(node_dir)

@@ -25,7 +25,7 @@ The model is saved as the plain Keras model (no distributed wrapper), so a check
 one rank or many.
 """
 
-import errno
+import functools
 import hashlib
 import json
 import os
@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from climseg.atomic import atomic_output
+from climseg.disk import reporting_disk_full
 
 CHECKPOINT_DIR = "checkpoints"
 INDEX_FILE = "index.json"
@@ -131,13 +132,16 @@ def save_checkpoint(run_dir, state: TrainingState, *, config: dict, keep_last: i
     position = state.position()
     name = f"step-{position['step']:08d}"
     final = checkpoint_dir / name
+    disk_full_reported = functools.partial(  # one line naming the checkpoint when the disk fills up
+        reporting_disk_full, final, needed_bytes=sum(int(np.prod(v.shape)) * v.dtype.size for v in state.variables),
+        kept="the previous checkpoints are intact")
 
     index = _read_index(checkpoint_dir)
     if not final.exists():
-        with _disk_full_reported(checkpoint_dir, name, state):
+        with disk_full_reported():
             tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=checkpoint_dir))
         try:
-            with _disk_full_reported(checkpoint_dir, name, state):
+            with disk_full_reported():
                 tf.train.Checkpoint(state=state).write(str(tmp / PREFIX))
                 meta = {**position, "mean_iou": mean_iou, "metrics": metrics or {}, "config": config,
                         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -150,7 +154,7 @@ def save_checkpoint(run_dir, state: TrainingState, *, config: dict, keep_last: i
     elif mean_iou is not None:  # saved before at this step (e.g. end of epoch, then SIGTERM): add the IoU
         meta = json.loads((final / "meta.json").read_text())
         meta.update(mean_iou=mean_iou, metrics=metrics or meta.get("metrics", {}))
-        with _disk_full_reported(checkpoint_dir, name, state):
+        with disk_full_reported():
             with atomic_output(final / "meta.json") as tmp_meta:
                 tmp_meta.write_text(json.dumps(meta, indent=1))
             _write_manifest(final)
@@ -161,7 +165,7 @@ def save_checkpoint(run_dir, state: TrainingState, *, config: dict, keep_last: i
     if mean_iou is not None and (best_iou is None or mean_iou > best_iou):
         best, best_iou = name, float(mean_iou)
     new_index = {"latest": name, "best": best, "best_mean_iou": best_iou, "kept": kept}
-    with _disk_full_reported(checkpoint_dir, name, state), atomic_output(checkpoint_dir / INDEX_FILE) as tmp_index:
+    with disk_full_reported(), atomic_output(checkpoint_dir / INDEX_FILE) as tmp_index:
         tmp_index.write_text(json.dumps(new_index, indent=1))
 
     for stale in checkpoint_dir.glob("step-*"):
@@ -242,41 +246,6 @@ def _write_manifest(directory: Path) -> None:
     manifest = _manifest_of(directory)
     with atomic_output(directory / MANIFEST_FILE) as tmp:
         tmp.write_text(json.dumps(manifest, indent=1))
-
-
-class _disk_full_reported:
-    """Turn a full disk or quota met while saving into one line naming the directory and the space needed."""
-
-    def __init__(self, checkpoint_dir: Path, name: str, state):
-        self.checkpoint_dir, self.name, self.state = checkpoint_dir, name, state
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        if error is None or not _is_disk_full(error):
-            return False
-        needed = sum(int(np.prod(v.shape)) * v.dtype.size for v in self.state.variables)
-        try:
-            free = shutil.disk_usage(self.checkpoint_dir).free
-        except OSError:
-            free = 0
-        full = OSError(f"{self.checkpoint_dir}: no space left for checkpoint {self.name}: needs about "
-                       f"{_megabytes(needed)} free, {_megabytes(free)} free (disk full or quota exceeded); the "
-                       "previous checkpoints are intact")
-        full.errno = errno.ENOSPC
-        raise full from None
-
-
-def _is_disk_full(error: BaseException) -> bool:
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    message = str(getattr(error, "message", "")) if isinstance(error, tf.errors.OpError) else ""
-    return "No space left on device" in message or "Disk quota exceeded" in message
-
-
-def _megabytes(count: int) -> str:
-    return f"{count / 1e6:.3g} MB"
 
 
 def load_checkpoint(path, state: TrainingState, *, partial: bool = False) -> dict:

@@ -26,7 +26,7 @@ import numpy as np
 
 from climseg.atomic import atomic_output
 from climseg.contract import CHANNELS, CLASS_NAMES, DATA_KEY, LABELS_KEY, NUM_CLASSES
-from inference.disk import disk_full_error
+from climseg.disk import reporting_disk_full
 from training import data
 from training.run import TrainedRun
 
@@ -89,19 +89,15 @@ def predict_files(run: TrainedRun, samples, out_dir, *, png: bool = False, progr
         probabilities, truth = sample_probabilities(run, sample)   # (lat, lon, classes)
         prediction = probabilities.argmax(axis=-1).astype(np.uint8)
         path = out_dir / Path(sample).name
-        try:
-            with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
-                f.create_dataset("prediction", data=prediction, compression="gzip")
-                if truth is not None:
-                    f.create_dataset("truth", data=truth.astype(np.uint8), compression="gzip")
-                f.create_dataset("probabilities", data=probabilities.astype(np.float16), compression="gzip")
-                f.attrs.update(run=str(run.run_dir), checkpoint=str(run.checkpoint), step=run.step,
-                               model=run.config.model, sample=str(sample), classes=",".join(CLASS_NAMES))
-        except (OSError, RuntimeError) as error:  # h5py raises RuntimeError when the disk fills up at close
-            full = disk_full_error(path, error, needed_bytes=prediction.size * (2 + 2 * NUM_CLASSES) + 64 * 1024)
-            if full is not None:
-                raise full from None
-            raise
+        needed = prediction.size * (2 + 2 * NUM_CLASSES) + 64 * 1024  # uint8 prediction and truth, float16 probabilities
+        with (reporting_disk_full(path, needed_bytes=needed, kept="no file was left"),
+              atomic_output(path) as tmp, h5py.File(tmp, "w") as f):
+            f.create_dataset("prediction", data=prediction, compression="gzip")
+            if truth is not None:
+                f.create_dataset("truth", data=truth.astype(np.uint8), compression="gzip")
+            f.create_dataset("probabilities", data=probabilities.astype(np.float16), compression="gzip")
+            f.attrs.update(run=str(run.run_dir), checkpoint=str(run.checkpoint), step=run.step,
+                           model=run.config.model, sample=str(sample), classes=",".join(CLASS_NAMES))
         if png:
             with h5py.File(sample, "r") as f:
                 tmq = f[DATA_KEY][:, :, CHANNELS.index("TMQ")]
