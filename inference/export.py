@@ -36,7 +36,7 @@ def export_labels(path, out_path, *, config, history: str = "", on_step=None) ->
     ValueError, OSError
         One line naming the file; no output file is left.
     """
-    from labeling.labels import label_time_step
+    from labeling.labels import label_model_steps
     from labeling.reading import open_model_output
 
     path = Path(path)
@@ -48,12 +48,7 @@ def export_labels(path, out_path, *, config, history: str = "", on_step=None) ->
         title = f"Tropical cyclone and atmospheric river labels of {path.name} by the climseg heuristics"
         with mask_file(out_path, coordinates, mask_source=HEURISTIC, source=source, history=history, title=title,
                        input_file=path) as labels:
-            for step in range(len(model)):
-                fields, levels = model.read_step(step)
-                try:
-                    result = label_time_step(fields, model.lat_deg, model.lon_deg, config=config, levels=levels)
-                except ValueError as error:
-                    raise ValueError(f"{path}: time step {step} ({model.time_label(step)}): {error}") from None
+            for step, _, _, result in label_model_steps(model, config=config):
                 labels.write(step, result.labels[np.newaxis][:, lat_back][:, :, lon_back])
                 if on_step is not None:
                     on_step()

@@ -115,3 +115,19 @@ def label_time_step(fields, lat_deg, lon_deg, *, config: LabelConfig, levels=Non
 
     return LabelResult(class_map(tc_mask, ar_mask), ivt, ar_mask & ~tc_mask, tc_mask, centres,
                        applied_thresholds(lat, config, ivt_kg_m_s=threshold))
+
+
+def label_model_steps(model, *, config: LabelConfig):
+    """Label every time step of an open model output file (:func:`labeling.reading.open_model_output`).
+
+    Yields ``(step, fields, levels, LabelResult)`` per time step, in order (``fields`` and ``levels`` as
+    ``model.read_step`` returns them). A step that cannot be labelled raises ValueError naming the file,
+    the time step and the problem.
+    """
+    for step in range(len(model)):
+        fields, levels = model.read_step(step)
+        try:
+            result = label_time_step(fields, model.lat_deg, model.lon_deg, config=config, levels=levels)
+        except ValueError as error:
+            raise ValueError(f"{model.path}: time step {step} ({model.time_label(step)}): {error}") from None
+        yield step, fields, levels, result

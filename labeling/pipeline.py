@@ -71,7 +71,7 @@ def label_file(path, out_dir, *, config, run: int = 1, on_step=None) -> list[Pat
 
     Raises ValueError / OSError naming the file (after removing the samples it wrote in this call).
     """
-    from labeling.labels import ivt_source, label_time_step
+    from labeling.labels import ivt_source, label_model_steps
     from labeling.reading import open_model_output
     from labeling.sample import provenance, stack_channels, write_sample
 
@@ -79,12 +79,7 @@ def label_file(path, out_dir, *, config, run: int = 1, on_step=None) -> list[Pat
     written = []
     try:
         with open_model_output(path) as model:
-            for step in range(len(model)):
-                fields, levels = model.read_step(step)
-                try:
-                    result = label_time_step(fields, model.lat_deg, model.lon_deg, config=config, levels=levels)
-                except ValueError as error:
-                    raise ValueError(f"{path}: time step {step} ({model.time_label(step)}): {error}") from None
+            for step, fields, levels, result in label_model_steps(model, config=config):
                 date, step_of_day = model.sample_time(step)
                 attrs = provenance(source_file=path.resolve(), time_index=step, time=model.time_label(step),
                                    calendar=model.calendar, config=config, orientation=model.orientation,
