@@ -17,6 +17,7 @@ started in a session of its own, so that "every process of the job" is every pro
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -271,7 +272,8 @@ def test_a_stop_signal_during_set_up_stops_the_run_at_its_first_step(job, tmp_pa
         kill_session(process.pid)
     assert in_set_up, "Horovod had started before the signal"
     assert process.returncode == INTERRUPTED_EXIT_CODE, output[-3000:]
-    assert "SIGTERM: checkpoint saved at step 1;" in output, output[-3000:]
+    # SIGTERM, or the SIGUSR1 the launcher makes of its SIGTERM when mpirun's forwarded copy comes first
+    assert re.search(r"SIG(TERM|USR1): checkpoint saved at step 1;", output), output[-3000:]
     name, state = checkpoint_state(out)
     assert name == "step-00000001" and int(state["state/step/.ATTRIBUTES/VARIABLE_VALUE"]) == 1
 
