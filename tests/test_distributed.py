@@ -226,12 +226,12 @@ def test_lagged_run_resumed_on_two_ranks_equals_uninterrupted_run(trained):
 
 
 @pytest.mark.mpi
-def test_exception_on_one_rank_ends_the_job_with_its_message():
+def test_exception_on_one_rank_ends_the_job_with_its_message(mpi_output):
     started = time.monotonic()
     result = subprocess.run([*MPIRUN, "-np", "2", sys.executable, str(SCRIPTS / "dist_failure.py")],
                             capture_output=True, text=True, errors="replace", timeout=120)
     ended = time.monotonic()
-    output = result.stdout + result.stderr
+    output = mpi_output(result)
     assert result.returncode != 0
     assert "rank 1: RuntimeError: sample file data-2000-01-01-00-1.h5 is corrupt (planted failure)" in output
     assert "MPI_ABORT was invoked on rank 1" in output
@@ -293,7 +293,7 @@ def test_climseg_train_on_two_ranks_ends_with_bit_identical_state_on_all_ranks(d
 
 @pytest.mark.mpi
 @pytest.mark.slow
-def test_climseg_train_aborts_when_one_rank_meets_a_corrupt_sample(demo_samples, tmp_path):
+def test_climseg_train_aborts_when_one_rank_meets_a_corrupt_sample(demo_samples, tmp_path, mpi_output):
     root, files, stats = demo_samples
     data = tmp_path / "data"
     data.mkdir()
@@ -304,7 +304,7 @@ def test_climseg_train_aborts_when_one_rank_meets_a_corrupt_sample(demo_samples,
     result = subprocess.run([*MPIRUN, "-np", "2", str(Path(sys.executable).parent / "climseg"),
                              *_climseg_train_arguments(data, stats, tmp_path / "run"), "--epochs", "3"],
                             capture_output=True, text=True, errors="replace", timeout=180)
-    output = result.stdout + result.stderr
+    output = mpi_output(result)
     assert result.returncode != 0
     assert f"rank 1: " in output and corrupt.name in output, output[-3000:]
     assert "MPI_ABORT was invoked on rank 1" in output

@@ -14,7 +14,8 @@ MPIRUN = [str(Path(sys.executable).parent / "mpirun"), "--allow-run-as-root", "-
 
 
 @pytest.mark.mpi
-def test_a_rank_that_fails_ends_the_job_instead_of_leaving_the_other_in_the_allreduce(tiny_trained_run, tmp_path):
+def test_a_rank_that_fails_ends_the_job_instead_of_leaving_the_other_in_the_allreduce(tiny_trained_run, tmp_path,
+                                                                                      mpi_output):
     good = sorted(tiny_trained_run["samples"].glob("data-*.h5"))[0]
     bad = tmp_path / "data-2000-01-01-01-1.h5"
     bad.write_bytes(b"not HDF5")
@@ -26,7 +27,7 @@ def test_a_rank_that_fails_ends_the_job_instead_of_leaving_the_other_in_the_allr
                              "--data", str(listing), "--out", str(tmp_path / "report.json"), "--no-progress"],
                             capture_output=True, text=True, env=environment, timeout=180)
     assert result.returncode != 0 and time.monotonic() - started < 150
-    assert f"rank 1: CommandError: {bad}: cannot read sample" in result.stderr, result.stderr[-2000:]
+    assert f"rank 1: CommandError: {bad}: cannot read sample" in mpi_output(result), mpi_output(result)[-2000:]
     assert not (tmp_path / "report.json").exists()
 
 

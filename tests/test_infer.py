@@ -219,7 +219,7 @@ def test_two_ranks_write_the_same_files_as_one(tiny_trained_run, days, tmp_path)
 
 
 @pytest.mark.mpi
-def test_a_failing_rank_ends_the_whole_job_with_its_message(tiny_trained_run, days, tmp_path):
+def test_a_failing_rank_ends_the_whole_job_with_its_message(tiny_trained_run, days, tmp_path, mpi_output):
     bad = tmp_path / "bad.nc"
     bad.write_bytes(b"not netCDF")
     started = time.monotonic()
@@ -227,7 +227,7 @@ def test_a_failing_rank_ends_the_whole_job_with_its_message(tiny_trained_run, da
                              str(tiny_trained_run["run"]), "--out", str(tmp_path / "masks"), "--no-progress"],
                             capture_output=True, text=True, env=_environment(), timeout=300)
     assert result.returncode != 0 and time.monotonic() - started < 120
-    assert f"rank 1: CommandError: {bad}: cannot read as netCDF" in result.stderr
+    assert f"rank 1: CommandError: {bad}: cannot read as netCDF" in mpi_output(result)
 
 
 @pytest.mark.mpi

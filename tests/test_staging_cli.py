@@ -94,13 +94,13 @@ def test_node_variable_missing_is_an_error(samples, tmp_path):
 
 
 @pytest.mark.mpi
-def test_ranks_of_one_node_disagreeing_on_the_directory_abort_the_job(samples, tmp_path):
+def test_ranks_of_one_node_disagreeing_on_the_directory_abort_the_job(samples, tmp_path, mpi_output):
     result = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", CLIMSEG, "stage",
                              "--train", str(samples), "--samples-per-rank", "2",
                              "--node-local-dir", str(tmp_path / "rank$OMPI_COMM_WORLD_RANK")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
-    assert "the ranks of one node disagree on the path" in result.stderr
+    assert "the ranks of one node disagree on the path" in mpi_output(result)
 
 
 def test_help_documents_the_sample_sources_every_command_takes():

@@ -394,7 +394,7 @@ def test_a_rank_killed_outright_ends_the_job_naming_it_and_a_rerun_resumes_from_
 
 
 @pytest.mark.mpi
-def test_unreadable_source_file_aborts_the_job_naming_the_file(tmp_path):
+def test_unreadable_source_file_aborts_the_job_naming_the_file(tmp_path, mpi_output):
     src = tmp_path / "src"
     write_samples(src, 3)
     (src / "data-2000-01-01-03-1.h5").symlink_to(tmp_path / "gone.h5")  # found, but cannot be read
@@ -403,11 +403,11 @@ def test_unreadable_source_file_aborts_the_job_naming_the_file(tmp_path):
     result = run_stage(2, stage_args(src, tmp_path / "local", samples=20))
     assert result.returncode != 0
     assert time.monotonic() - started < 30
-    assert f"{broken}: cannot read the source file (No such file or directory)" in result.stderr
+    assert f"{broken}: cannot read the source file (No such file or directory)" in mpi_output(result)
 
 
 @pytest.mark.mpi
-def test_source_file_failing_while_it_is_read_aborts_the_job_naming_the_file(tmp_path):
+def test_source_file_failing_while_it_is_read_aborts_the_job_naming_the_file(tmp_path, mpi_output):
     """A source that passes the check before the transfer (a regular file) but fails when the owner's
     reader thread reads it: a process's memory (/proc/PID/mem, listed through a link named like a sample)
     reads as EIO at offset 0. The error crosses from the reader thread to the main thread and aborts the
@@ -422,15 +422,15 @@ def test_source_file_failing_while_it_is_read_aborts_the_job_naming_the_file(tmp
     result = run_stage(2, stage_args(listing, tmp_path / "local", samples=20))
     assert result.returncode != 0
     assert time.monotonic() - started < 30
-    assert f"{memory}: cannot read the source file" in result.stderr
+    assert f"{memory}: cannot read the source file" in mpi_output(result)
     assert not (tmp_path / "local" / "manifest.json").exists()
 
 
 @pytest.mark.mpi
-def test_node_local_disk_too_small_is_reported_before_copying(sources, tiny_disk):
+def test_node_local_disk_too_small_is_reported_before_copying(sources, tiny_disk, mpi_output):
     result = run_stage(2, stage_args(sources / "train", tiny_disk / "stage"))
     assert result.returncode != 0
-    assert f"{tiny_disk / 'stage'}: node-local disk too small: this node needs" in result.stderr
+    assert f"{tiny_disk / 'stage'}: node-local disk too small: this node needs" in mpi_output(result)
     assert not staged_samples(tiny_disk / "stage")
 
 
