@@ -62,7 +62,7 @@ def make_dataset(files, stats: ChannelStats, *, batch_size: int, shuffle: bool =
     read_workers : int
         Reader processes.
     prefetch : int
-        Batches prepared ahead.
+        Batches read ahead (by the reader processes) beyond one per reader.
     repeat : bool
         True: epoch after epoch without end (batches may span two epochs); False: one epoch.
     drop_remainder : bool
@@ -134,7 +134,13 @@ def make_dataset(files, stats: ChannelStats, *, batch_size: int, shuffle: bool =
 
     dataset = tf.data.Dataset.from_generator(lambda: _stream_ids(num_batches, open_stream),
                                              output_signature=tf.TensorSpec((), tf.int64)).map(fetch)
-    return dataset.prefetch(prefetch) if prefetch else dataset
+    # No tf.data prefetch, neither ours nor the one tf.data injects by default: its thread calls the
+    # py_function, and deleting an iterator while that thread waits for the GIL deadlocks (the deleting
+    # thread holds the GIL and waits for it; seen as a process hanging at exit after a reader error). The
+    # reader processes read `prefetch` batches ahead instead, into shared memory: taking a batch is cheap.
+    options = tf.data.Options()
+    options.experimental_optimization.inject_prefetch = False
+    return dataset.with_options(options)
 
 
 def pipeline_error_message(error: BaseException) -> str:

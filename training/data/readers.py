@@ -182,8 +182,8 @@ def _stop_readers(connections, readers, *, grace: float = 5.0) -> None:
 class BatchStream:
     """Batches read by reader processes into shared memory and handed to TensorFlow without a copy.
 
-    There are ``fill_ahead + prefetch + 2`` batch buffers. ``fill_ahead`` of them are being filled by the
-    readers at any time; a finished buffer is given to TensorFlow as a tensor aliasing it (DLPack) and
+    There are ``fill_ahead + 2`` batch buffers. ``fill_ahead`` of them (every reader busy, the next batch
+    queued, and ``prefetch`` more) are being filled by the readers at any time; a finished buffer is given to TensorFlow as a tensor aliasing it (DLPack) and
     comes back for filling when TensorFlow frees that tensor (a ``weakref.finalize`` on the numpy view
     the tensor holds). Should the consumer hold on to so many batches that fewer than ``fill_ahead``
     buffers would be left for filling, batches are copied instead, so reading never stalls.
@@ -195,8 +195,8 @@ class BatchStream:
 
     def __init__(self, tasks, *, batch_size, shape, read_workers, prefetch, read_timeout=READ_TIMEOUT_S):
         self.tasks, self.batch_size, self.read_timeout = tasks, batch_size, read_timeout
-        self.fill_ahead = math.ceil(read_workers / batch_size) + 1  # every reader busy, the next batch queued
-        self.num_buffers = self.fill_ahead + prefetch + 2
+        self.fill_ahead = math.ceil(read_workers / batch_size) + 1 + prefetch  # every reader busy, and more
+        self.num_buffers = self.fill_ahead + 2
         buffers_shape = (self.num_buffers, batch_size, *shape)
         context = multiprocessing.get_context("forkserver")
         # Readers start with numpy and h5py already imported, and with the stop signals ignored.
